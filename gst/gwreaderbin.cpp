@@ -36,8 +36,8 @@ typedef struct
   gchar *name;
   gboolean video;
   GstPad *ghost;                /* owned by the element */
-  GstElement *queue;            /* children of the bin: borrowed */
-  GstElement *gate;
+  GstElement *queue;            /* children of the bin, a ref held each so */
+  GstElement *gate;             /* release_pad works after the bin's dispose */
   GstElement *pay;              /* NULL until negotiated */
   GstPad *webrtc_pad;           /* requested webrtcbin pad, ref held */
   GstCaps *caps;                /* input caps, NULL until they arrive */
@@ -57,7 +57,7 @@ struct _GwReaderBin
 {
   GstBin parent;
 
-  GstElement *webrtcbin;        /* child, borrowed */
+  GstElement *webrtcbin;        /* child, with our own ref (outlives the bin's dispose) */
 
   /* Protected by the object lock. */
   GPtrArray *streams;           /* Stream* */
@@ -195,6 +195,9 @@ stream_free (gpointer data)
   gst_clear_caps (&st->caps);
   gst_clear_caps (&st->rtp_caps);
   gst_clear_object (&st->webrtc_pad);
+  gst_clear_object (&st->queue);
+  gst_clear_object (&st->gate);
+  gst_clear_object (&st->pay);
   g_free (st);
 }
 
@@ -299,8 +302,8 @@ gw_reader_bin_request_new_pad (GstElement * element, GstPadTemplate * templ,
   st->name = g_strdup (pad_name);
   st->video = video;
   st->ghost = ghost;
-  st->queue = queue;
-  st->gate = gate;
+  st->queue = GST_ELEMENT (gst_object_ref (queue));
+  st->gate = GST_ELEMENT (gst_object_ref (gate));
   gst_pad_add_probe (target, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_input_event, st, NULL);
   GST_OBJECT_LOCK (self);
   g_ptr_array_add (self->streams, st);
@@ -334,13 +337,14 @@ gw_reader_bin_release_pad (GstElement * element, GstPad * pad)
 
   GstElement *elements[] = { st->queue, st->gate, st->pay };
   for (GstElement * e:elements) {
-    if (!e)
+    if (!e || !gst_object_has_as_parent (GST_OBJECT (e), GST_OBJECT (self)))
       continue;
     gst_element_set_locked_state (e, TRUE);
     gst_element_set_state (e, GST_STATE_NULL);
     gst_bin_remove (GST_BIN (self), e);
   }
-  if (st->webrtc_pad)
+  if (st->webrtc_pad && gst_object_has_as_parent (GST_OBJECT (st->webrtc_pad),
+          GST_OBJECT (self->webrtcbin)))
     gst_element_release_request_pad (self->webrtcbin, st->webrtc_pad);
   gst_pad_set_active (pad, FALSE);
   gst_element_remove_pad (element, pad);
@@ -458,7 +462,7 @@ add_send_path (GwReaderBin * self, Stream * st, const GwStreamFormat * format, g
   GST_OBJECT_LOCK (self);
   st->rtp_caps = gst_caps_ref (rtp_caps);
   st->webrtc_pad = wpad;
-  st->pay = pay;
+  st->pay = GST_ELEMENT (gst_object_ref (pay));
   GST_OBJECT_UNLOCK (self);
 
   gst_bin_add (GST_BIN (self), pay);
@@ -1113,6 +1117,7 @@ gw_reader_bin_finalize (GObject * object)
   if (self->pending_offer)
     gst_sdp_message_free (self->pending_offer);
   g_ptr_array_unref (self->streams);
+  gst_clear_object (&self->webrtcbin);
   g_free (self->stun_server);
   g_free (self->turn_servers);
   g_free (self->ice_addresses);
@@ -1224,6 +1229,7 @@ gw_reader_bin_init (GwReaderBin * self)
   }
   g_object_set (self->webrtcbin, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE,
       "latency", 0, NULL);
+  gst_object_ref_sink (self->webrtcbin);
   gst_bin_add (GST_BIN (self), self->webrtcbin);
   g_signal_connect (self->webrtcbin, "on-ice-candidate", G_CALLBACK (on_ice_candidate), self);
   g_signal_connect (self->webrtcbin, "notify::connection-state",

@@ -1,0 +1,368 @@
+/* gwreaderbin: signalling answers, error isolation, and many readers added
+ * and removed on a live pipeline without errors or leaks. No ICE traffic here
+ * (the end-to-end tests connect real peers inside a network namespace). */
+#include <gst/check/gstcheck.h>
+#include <gst/sdp/sdp.h>
+#define GST_USE_UNSTABLE_API
+#include <gst/webrtc/webrtc.h>
+
+#include "gwelements.h"
+#include "gwfanout.h"
+#include "gwreaderbin.h"
+
+typedef struct
+{
+  GstElement *pipeline;
+  GwFanout *video;
+  GwFanout *audio;
+} Source;
+
+/* First ERROR seen on a source's bus (messages are dropped as they come, as
+ * an application's bus watch would, so they hold no refs on elements). */
+static gchar *bus_error = NULL;
+
+static GstBusSyncReply
+drop_messages (GstBus * bus, GstMessage * msg, gpointer user_data)
+{
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR && !bus_error) {
+    GError *err = NULL;
+    gst_message_parse_error (msg, &err, NULL);
+    bus_error = g_strdup_printf ("%s: %s", GST_MESSAGE_SRC_NAME (msg), err->message);
+    g_error_free (err);
+  }
+  gst_message_unref (msg);      /* a sync handler that drops owns the message */
+  return GST_BUS_DROP;
+}
+
+static Source
+make_source (void)
+{
+  Source src;
+  GError *err = NULL;
+  src.pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
+      "video/x-raw,width=320,height=240,framerate=15/1 ! "
+      "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "
+      "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! "
+      "identity name=vparse "
+      "audiotestsrc is-live=true ! opusenc ! opusparse name=aparse", &err);
+  fail_unless (src.pipeline != NULL, "%s", err ? err->message : "");
+  GstBus *bus = gst_element_get_bus (src.pipeline);
+  gst_bus_set_sync_handler (bus, drop_messages, NULL, NULL);
+  gst_object_unref (bus);
+  GstElement *vparse = gst_bin_get_by_name (GST_BIN (src.pipeline), "vparse");
+  GstElement *aparse = gst_bin_get_by_name (GST_BIN (src.pipeline), "aparse");
+  GstPad *vsrc = gst_element_get_static_pad (vparse, "src");
+  GstPad *asrc = gst_element_get_static_pad (aparse, "src");
+  src.video = gw_fanout_new (GST_BIN (src.pipeline), vsrc, "vtee");
+  src.audio = gw_fanout_new (GST_BIN (src.pipeline), asrc, "atee");
+  fail_unless (src.video && src.audio);
+  gst_object_unref (vsrc);
+  gst_object_unref (asrc);
+  gst_object_unref (vparse);
+  gst_object_unref (aparse);
+  fail_if (gst_element_set_state (src.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
+  return src;
+}
+
+static void
+free_source (Source * src)
+{
+  gst_element_set_state (src->pipeline, GST_STATE_NULL);
+  gw_fanout_free (src->video);
+  gw_fanout_free (src->audio);
+  gst_object_unref (src->pipeline);
+}
+
+/* Adds a reader the way gwsink and the gateway do: pads, state, then link. */
+static GstElement *
+add_reader (Source * src, gboolean with_audio)
+{
+  GstElement *reader = gst_element_factory_make ("gwreaderbin", NULL);
+  fail_unless (reader != NULL);
+  gst_bin_add (GST_BIN (src->pipeline), reader);
+  GstPad *v = gst_element_request_pad_simple (reader, "video_%u");
+  GstPad *a = with_audio ? gst_element_request_pad_simple (reader, "audio_%u") : NULL;
+  fail_unless (gst_element_sync_state_with_parent (reader));
+  fail_unless (gw_fanout_attach (src->video, v));
+  if (a)
+    fail_unless (gw_fanout_attach (src->audio, a));
+  gst_object_unref (v);
+  if (a)
+    gst_object_unref (a);
+  return reader;
+}
+
+static void
+remove_reader (Source * src, GstElement * reader)
+{
+  GstIterator *it = gst_element_iterate_sink_pads (reader);
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstPad *pad = GST_PAD (g_value_get_object (&item));
+    if (!gw_fanout_detach (src->video, pad, reader))
+      fail_unless (gw_fanout_detach (src->audio, pad, reader));
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+}
+
+/* A recvonly offer as a browser would send it, made by a real webrtcbin. */
+static gchar *
+make_offer (gboolean with_audio, const gchar * video_caps)
+{
+  GstElement *pc = gst_element_factory_make ("webrtcbin", NULL);
+  GstCaps *vcaps = gst_caps_from_string (video_caps);
+  GstWebRTCRTPTransceiver *trans = NULL;
+  g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
+      vcaps, &trans);
+  gst_clear_object (&trans);
+  gst_caps_unref (vcaps);
+  if (with_audio) {
+    GstCaps *acaps = gst_caps_from_string ("application/x-rtp, media=audio, "
+        "encoding-name=OPUS, clock-rate=48000, payload=111");
+    g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
+        acaps, &trans);
+    gst_clear_object (&trans);
+    gst_caps_unref (acaps);
+  }
+  gst_element_set_state (pc, GST_STATE_READY);
+  GstPromise *p = gst_promise_new ();
+  g_signal_emit_by_name (pc, "create-offer", NULL, p);
+  fail_unless_equals_int (gst_promise_wait (p), GST_PROMISE_RESULT_REPLIED);
+  GstWebRTCSessionDescription *offer = NULL;
+  gst_structure_get (gst_promise_get_reply (p), "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
+      &offer, NULL);
+  fail_unless (offer != NULL);
+  gchar *text = gst_sdp_message_as_text (offer->sdp);
+  gst_webrtc_session_description_free (offer);
+  gst_promise_unref (p);
+  gst_element_set_state (pc, GST_STATE_NULL);
+  gst_object_unref (pc);
+  return text;
+}
+
+#define H264_CAPS "application/x-rtp, media=video, encoding-name=H264, clock-rate=90000, " \
+  "payload=102, packetization-mode=(string)1, profile-level-id=(string)42e01f"
+
+/* Emits handle-offer and waits (bounded) for the reply. */
+static GstStructure *
+answer_offer (GstElement * reader, const gchar * offer)
+{
+  GstPromise *p = gst_promise_new ();
+  g_signal_emit_by_name (reader, "handle-offer", offer, p);
+  /* A reply comes from a GStreamer thread; bound the wait ourselves. */
+  for (int i = 0; i < 200 && gst_promise_wait (p) == GST_PROMISE_RESULT_PENDING; i++)
+    g_usleep (50 * 1000);
+  fail_unless_equals_int (gst_promise_wait (p), GST_PROMISE_RESULT_REPLIED);
+  GstStructure *s = gst_structure_copy (gst_promise_get_reply (p));
+  gst_promise_unref (p);
+  return s;
+}
+
+static void
+assert_error (GstStructure * reply, gint code)
+{
+  GError *err = NULL;
+  fail_unless (gst_structure_get (reply, "error", G_TYPE_ERROR, &err, NULL),
+      "expected an error, got %" GST_PTR_FORMAT, reply);
+  fail_unless (g_error_matches (err, GW_READER_ERROR, code), "got %s", err->message);
+  g_error_free (err);
+}
+
+static void
+fail_on_bus_error (Source * src)
+{
+  fail_if (bus_error != NULL, "ERROR on the pipeline bus from %s", bus_error);
+}
+
+GST_START_TEST (test_answer_sends_h264_and_opus)
+{
+  Source src = make_source ();
+  GstElement *reader = add_reader (&src, TRUE);
+  g_autofree gchar *offer = make_offer (TRUE, H264_CAPS);
+
+  GstStructure *reply = answer_offer (reader, offer);
+  const gchar *sdp = gst_structure_get_string (reply, "sdp");
+  fail_unless (sdp != NULL, "no answer: %" GST_PTR_FORMAT, reply);
+  GstSDPMessage *msg;
+  gst_sdp_message_new_from_text (sdp, &msg);
+  fail_unless_equals_int (gst_sdp_message_medias_len (msg), 2);
+  const GstSDPMedia *video = gst_sdp_message_get_media (msg, 0);
+  const GstSDPMedia *audio = gst_sdp_message_get_media (msg, 1);
+  fail_unless_equals_string (gst_sdp_media_get_media (video), "video");
+  fail_unless (gst_sdp_media_get_attribute_val (video, "sendonly") != NULL);
+  fail_unless_equals_string (gst_sdp_media_get_format (video, 0), "102");
+  fail_unless_equals_string (gst_sdp_media_get_attribute_val (video, "rtpmap"), "102 H264/90000");
+  fail_unless_equals_string (gst_sdp_media_get_media (audio), "audio");
+  fail_unless (gst_sdp_media_get_attribute_val (audio, "sendonly") != NULL);
+  fail_unless_equals_string (gst_sdp_media_get_format (audio, 0), "111");
+  gst_sdp_message_free (msg);
+  gst_structure_free (reply);
+
+  /* A second offer on the same reader is refused, clearly. */
+  reply = answer_offer (reader, offer);
+  assert_error (reply, GW_READER_ERROR_STATE);
+  gst_structure_free (reply);
+
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_bad_offers_get_clear_errors)
+{
+  Source src = make_source ();
+
+  GstElement *reader = add_reader (&src, FALSE);
+  GstStructure *reply = answer_offer (reader, "this is not SDP");
+  assert_error (reply, GW_READER_ERROR_BAD_SDP);
+  gst_structure_free (reply);
+
+  reader = add_reader (&src, FALSE);
+  g_autofree gchar *vp8 = make_offer (FALSE,
+      "application/x-rtp, media=video, encoding-name=VP8, clock-rate=90000, payload=96");
+  reply = answer_offer (reader, vp8);
+  assert_error (reply, GW_READER_ERROR_NO_COMMON_CODEC);
+  gst_structure_free (reply);
+
+  /* The pipeline and a good reader live on. */
+  reader = add_reader (&src, FALSE);
+  g_autofree gchar *good = make_offer (FALSE, H264_CAPS);
+  reply = answer_offer (reader, good);
+  fail_unless (gst_structure_has_field (reply, "sdp"), "%" GST_PTR_FORMAT, reply);
+  gst_structure_free (reply);
+
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
+static void
+on_reader_error (GstElement * reader, GError * err, gint * count)
+{
+  g_atomic_int_inc (count);
+}
+
+GST_START_TEST (test_reader_error_stays_in_reader)
+{
+  Source src = make_source ();
+  GstElement *reader = add_reader (&src, FALSE);
+  gint errors = 0;
+  g_signal_connect (reader, "reader-error", G_CALLBACK (on_reader_error), &errors);
+
+  GstElement *inner = gst_bin_get_by_name (GST_BIN (reader), "webrtcbin");
+  fail_unless (inner != NULL);
+  GST_ELEMENT_ERROR (inner, RESOURCE, FAILED, ("simulated DTLS failure"), (NULL));
+  gst_object_unref (inner);
+
+  fail_unless_equals_int (g_atomic_int_get (&errors), 1);
+  fail_on_bus_error (&src);
+  GstState state;
+  gst_element_get_state (src.pipeline, &state, NULL, GST_CLOCK_TIME_NONE);
+  fail_unless_equals_int (state, GST_STATE_PLAYING);
+  free_source (&src);
+}
+GST_END_TEST;
+
+static void
+count_finalized (gpointer data, GObject * where_the_object_was)
+{
+  g_atomic_int_inc ((gint *) data);
+}
+
+GST_START_TEST (test_fifty_readers_come_and_go)
+{
+  const int N = 50;
+  Source src = make_source ();
+  g_autofree gchar *offer = make_offer (TRUE, H264_CAPS);
+  gint finalized = 0;
+  GstElement *readers[N];
+
+  /* Let media flow first: readers join a live stream. */
+  g_usleep (300 * 1000);
+  for (int i = 0; i < N; i++) {
+    readers[i] = add_reader (&src, i % 2 == 0);
+    g_object_weak_ref (G_OBJECT (readers[i]), count_finalized, &finalized);
+    GstElement *inner = gst_bin_get_by_name (GST_BIN (readers[i]), "webrtcbin");
+    g_object_weak_ref (G_OBJECT (inner), count_finalized, &finalized);
+    gst_object_unref (inner);
+    /* Every fifth reader negotiates, so payloaders and webrtcbin pads come
+     * and go too. */
+    if (i % 5 == 0) {
+      GstStructure *reply = answer_offer (readers[i], offer);
+      fail_unless (gst_structure_has_field (reply, "sdp"), "%" GST_PTR_FORMAT, reply);
+      gst_structure_free (reply);
+    }
+  }
+  fail_unless_equals_int (gw_fanout_get_n_attached (src.video), N);
+  g_usleep (300 * 1000);
+
+  for (int i = 0; i < N; i++)
+    remove_reader (&src, readers[i]);
+
+  /* Removal runs on GStreamer helper threads; wait, bounded. */
+  for (int i = 0; i < 200 && g_atomic_int_get (&finalized) < 2 * N; i++)
+    g_usleep (50 * 1000);
+  fail_unless_equals_int (g_atomic_int_get (&finalized), 2 * N);
+  fail_unless_equals_int (gw_fanout_get_n_attached (src.video), 0);
+  fail_unless_equals_int (gw_fanout_get_n_attached (src.audio), 0);
+
+  /* The source still plays, with no error posted. */
+  GstState state;
+  gst_element_get_state (src.pipeline, &state, NULL, GST_CLOCK_TIME_NONE);
+  fail_unless_equals_int (state, GST_STATE_PLAYING);
+  fail_on_bus_error (&src);
+  free_source (&src);
+
+  /* Nothing of ours is left alive (leaks tracer, when enabled by main). */
+  GList *tracers = gst_tracing_get_active_tracers ();
+  for (GList * l = tracers; l; l = l->next) {
+    if (!g_str_equal (G_OBJECT_TYPE_NAME (l->data), "GstLeaksTracer"))
+      continue;
+    GstStructure *live = NULL;
+    g_signal_emit_by_name (l->data, "get-live-objects", &live);
+    const GValue *list = gst_structure_get_value (live, "live-objects-list");
+    guint ours = 0;
+    for (guint i = 0; i < gst_value_list_get_size (list); i++) {
+      const GstStructure *o =
+          gst_value_get_structure (gst_value_list_get_value (list, i));
+      const gchar *type = gst_structure_get_string (o, "type-name");
+      if (type && (g_str_has_prefix (type, "Gw") || g_str_equal (type, "GstWebRTCBin")
+              || g_str_equal (type, "GstRtpH264Pay") || g_str_equal (type, "GstQueue"))) {
+        GST_ERROR ("still alive: %s", type);
+        ours++;
+      }
+    }
+    fail_unless_equals_int (ours, 0);
+    gst_structure_free (live);
+  }
+  g_list_free_full (tracers, gst_object_unref);
+}
+GST_END_TEST;
+
+static Suite *
+gwreaderbin_suite (void)
+{
+  Suite *s = suite_create ("gwreaderbin");
+  TCase *tc = tcase_create ("general");
+  tcase_set_timeout (tc, 120);
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_answer_sends_h264_and_opus);
+  tcase_add_test (tc, test_bad_offers_get_clear_errors);
+  tcase_add_test (tc, test_reader_error_stays_in_reader);
+  tcase_add_test (tc, test_fifty_readers_come_and_go);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  /* Track every GstObject so the churn test can prove none of ours leaks. */
+  g_setenv ("GST_TRACERS",
+      "leaks(GwReaderBin,GwKeyframeGate,GstWebRTCBin,GstRtpH264Pay,GstRtpOpusPay,GstQueue)",
+      FALSE);
+  gst_check_init (&argc, &argv);
+  gw_elements_register_static ();
+  return gst_check_run_suite (gwreaderbin_suite (), "gwreaderbin", __FILE__);
+}
