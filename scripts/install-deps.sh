@@ -1,0 +1,31 @@
+#!/bin/sh
+# Installs the Debian packages the gateway needs to build and run, and with
+# --tests also what the test suite uses (RTSP camera, WebRTC peers, browser).
+# Idempotent: only missing packages are installed. Needs root (or sudo).
+set -eu
+
+RUNTIME="meson ninja-build pkg-config g++
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice
+  libsoup-3.0-dev libjson-glib-dev"
+TESTS="libgstrtspserver-1.0-dev gstreamer1.0-libav iproute2
+  python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-aiortc chromium"
+
+want="$RUNTIME"
+[ "${1:-}" = "--tests" ] && want="$RUNTIME $TESTS"
+
+missing=""
+for p in $want; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "Installing:$missing"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing

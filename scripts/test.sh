@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs what is missing, builds, and runs the whole test suite
+# (unit, element, gateway and end-to-end tests), then prints one summary line
+# "N passed, N failed, N skipped". Usage: scripts/test.sh [meson test args]
+set -eu
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --tests
+[ -f build/build.ninja ] || meson setup build
+ninja -C build
+rc=0
+meson test -C build --print-errorlogs "$@" || rc=$?
+/usr/bin/python3 - <<'PY'
+import json
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
+with open("build/meson-logs/testlog.json") as f:
+    for line in f:
+        r = json.loads(line).get("result", "")
+        key = "OK" if r in ("OK", "EXPECTEDFAIL") else "SKIP" if r == "SKIP" else "FAIL"
+        counts[key] += 1
+print(f"{counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+PY
+exit $rc

@@ -1,0 +1,208 @@
+/* Configuration parsing: every problem names file, line and field. */
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "conf.h"
+
+#include <string>
+
+namespace {
+
+std::string tmpdir;
+
+std::string
+write (const char *name, const char *text)
+{
+  g_autofree gchar *path = g_build_filename (tmpdir.c_str (), name, NULL);
+  g_assert_true (g_file_set_contents (path, text, -1, NULL));
+  return path;
+}
+
+/* Loads a path file and returns the error message ("" if it loaded). */
+std::string
+path_error (const char *name, const char *text)
+{
+  std::string file = write (name, text);
+  gw::PathConfig pc;
+  GError *err = NULL;
+  bool ok = gw::load_path_config (file, pc, &err);
+  std::string msg = err ? err->message : "";
+  g_clear_error (&err);
+  g_remove (file.c_str ());
+  g_assert_true (ok == msg.empty ());
+  return msg;
+}
+
+void
+assert_contains (const std::string & msg, const char *part)
+{
+  if (msg.find (part) == std::string::npos)
+    g_error ("\"%s\" does not contain \"%s\"", msg.c_str (), part);
+}
+
+void
+test_path_ok ()
+{
+  std::string file = write ("cam1.pipeline",
+      "# a camera\n[path]\nsource=rtsp://user:secret@10.0.0.5/stream\non-demand=true\n"
+      "start-timeout=5\nclose-after=0\nmax-readers=3\nrtsp-transport=tcp\n");
+  gw::PathConfig pc;
+  GError *err = NULL;
+  g_assert_true (gw::load_path_config (file, pc, &err));
+  g_assert_no_error (err);
+  g_assert_cmpstr (pc.name.c_str (), ==, "cam1");
+  g_assert_true (pc.on_demand);
+  g_assert_cmpuint (pc.start_timeout, ==, 5);
+  g_assert_cmpuint (pc.close_after, ==, 0);
+  g_assert_cmpuint (pc.max_readers, ==, 3);
+  g_assert_true (pc.rtsp_transport == gw::Transport::Tcp);
+  g_remove (file.c_str ());
+}
+
+void
+test_path_errors_name_line_and_field ()
+{
+  std::string m = path_error ("a.pipeline", "[path]\nsource=rtsp://h/s\nstart-timeout=soon\n");
+  assert_contains (m, "a.pipeline:3: start-timeout: not a whole number");
+
+  m = path_error ("b.pipeline", "[path]\n\nsource=rtsp://h/s\non-demand=maybe\n");
+  assert_contains (m, "b.pipeline:4: on-demand: expected true or false");
+
+  m = path_error ("c.pipeline", "[path]\nsource=http://h/s\n");
+  assert_contains (m, "c.pipeline:2: source: \"http://h/s\" is not an rtsp://");
+
+  m = path_error ("d.pipeline", "[path]\nsource=rtsp://h/s\npipeline=videotestsrc\n");
+  assert_contains (m, "d.pipeline:3: pipeline: set exactly one of");
+
+  m = path_error ("e.pipeline", "[path]\non-demand=true\n");
+  assert_contains (m, "e.pipeline:1: set exactly one of");
+
+  m = path_error ("f.pipeline", "[path]\nsource=rtsp://h/s\nsorce=rtsp://x\n");
+  assert_contains (m, "f.pipeline:3: sorce: unknown field");
+
+  m = path_error ("g.pipeline", "[camera]\nsource=rtsp://h/s\n");
+  assert_contains (m, "g.pipeline:1: unknown group [camera]");
+
+  m = path_error ("h.pipeline", "[path]\nsource=rtsp://h/s\nthis line is broken\n");
+  assert_contains (m, "h.pipeline:3:");
+
+  m = path_error ("i.pipeline", "[path]\nsource=rtsp://h/s\nmax-readers=-1\n");
+  assert_contains (m, "i.pipeline:3: max-readers");
+
+  m = path_error ("j.pipeline", "[path]\nsource=rtsp://h/s\nrtsp-transport=quic\n");
+  assert_contains (m, "j.pipeline:3: rtsp-transport: expected tcp, udp or auto");
+
+  m = path_error ("k.pipeline", "[path]\nsource=rtsp://h/s\nstart-timeout=0\n");
+  assert_contains (m, "k.pipeline:3: start-timeout: 0 is out of range");
+
+  /* A file name that cannot be a URL path. */
+  m = path_error ("bad name.pipeline", "[path]\nsource=rtsp://h/s\n");
+  assert_contains (m, "invalid path name");
+}
+
+void
+test_passwords_never_in_errors ()
+{
+  std::string m = path_error ("p.pipeline", "[path]\nsource=http://admin:hunter2@cam/s\n");
+  g_assert_true (m.find ("hunter2") == std::string::npos);
+  assert_contains (m, "admin:***@cam");
+  /* (g_assert_cmpstr keeps the pointer past the statement: compare strings) */
+  g_assert_true (gw::redact_url ("rtsp://u:p@h:554/x") == "rtsp://u:***@h:554/x");
+  g_assert_true (gw::redact_url ("rtsp://h/x@y") == "rtsp://h/x@y");
+  g_assert_true (gw::redact_url ("rtsp://h:554/x") == "rtsp://h:554/x");
+}
+
+void
+test_server_config ()
+{
+  std::string file = write ("gw.conf", "[server]\nlisten=127.0.0.1:9000\npipelines=paths\n"
+      "ice-servers=stun://stun.example:3478, turn://u:p@turn.example:3478\n"
+      "ice-addresses=10.0.0.1\nudp-port-range=20000-20100\nlog-level=debug\n");
+  gw::ServerConfig c;
+  GError *err = NULL;
+  g_assert_true (gw::load_server_config (file, c, &err));
+  g_assert_cmpstr (c.listen_address.c_str (), ==, "127.0.0.1");
+  g_assert_cmpuint (c.port, ==, 9000);
+  g_autofree gchar *want = g_build_filename (tmpdir.c_str (), "paths", NULL);
+  g_assert_cmpstr (c.pipelines_dir.c_str (), ==, want);
+  g_assert_cmpuint (c.stun_servers.size (), ==, 1);
+  g_assert_cmpuint (c.turn_servers.size (), ==, 1);
+  g_assert_cmpuint (c.min_port, ==, 20000);
+  g_assert_cmpuint (c.max_port, ==, 20100);
+
+  const struct
+  {
+    const char *text, *expect;
+  } bad[] = {
+    {"[server]\nlisten=nowhere\n", "gw.conf:2: listen: expected address:port"},
+    {"[server]\nlisten=1.2.3.4:99999\n", "gw.conf:2: listen: bad port"},
+    {"[server]\n\nudp-port-range=30-20\n", "gw.conf:3: udp-port-range"},
+    {"[server]\nice-servers=http://x\n", "gw.conf:2: ice-servers"},
+    {"[server]\nice-addresses=10.0.0.1,not-an-ip\n", "gw.conf:2: ice-addresses"},
+    {"[server]\nlog-level=loud\n", "gw.conf:2: log-level"},
+    {"[server]\nport=1\n", "gw.conf:2: port: unknown field"},
+  };
+  for (auto & b:bad) {
+    write ("gw.conf", b.text);
+    GError *e = NULL;
+    g_assert_false (gw::load_server_config (file, c, &e));
+    assert_contains (e->message, b.expect);
+    g_error_free (e);
+  }
+  g_remove (file.c_str ());
+}
+
+void
+test_dir_reports_each_broken_file ()
+{
+  write ("good.pipeline", "[path]\npipeline=videotestsrc ! x264enc ! h264parse\n");
+  write ("bad.pipeline", "[path]\nsource=ftp://x\n");
+  write ("notes.txt", "ignored\n");
+  std::vector<gw::PathConfig> paths;
+  std::vector<GError *> errors;
+  GError *err = NULL;
+  g_assert_true (gw::load_path_dir (tmpdir, paths, errors, &err));
+  g_assert_cmpuint (paths.size (), ==, 1);
+  g_assert_cmpstr (paths[0].name.c_str (), ==, "good");
+  g_assert_cmpuint (errors.size (), ==, 1);
+  assert_contains (errors[0]->message, "bad.pipeline:2: source");
+  for (GError * e:errors)
+    g_error_free (e);
+
+  g_assert_false (gw::load_path_dir ("/nonexistent/dir", paths, errors, &err));
+  g_assert_nonnull (err);
+  g_error_free (err);
+}
+
+void
+test_path_names ()
+{
+  g_assert_true (gw::valid_path_name ("cam-1_a.b"));
+  const char *bad[] = { "", "..", ".hidden", "a/b", "a\\b", "%2e%2e", "a b", "\x01" };
+  for (const char *b:bad)
+    g_assert_false (gw::valid_path_name (b));
+  g_assert_false (gw::valid_path_name (std::string (65, 'a')));
+}
+
+}  // namespace
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_autofree gchar *dir = g_dir_make_tmp ("gwconf-XXXXXX", NULL);
+  tmpdir = dir;
+  g_test_add_func ("/conf/path-ok", test_path_ok);
+  g_test_add_func ("/conf/path-errors", test_path_errors_name_line_and_field);
+  g_test_add_func ("/conf/no-passwords", test_passwords_never_in_errors);
+  g_test_add_func ("/conf/server", test_server_config);
+  g_test_add_func ("/conf/dir", test_dir_reports_each_broken_file);
+  g_test_add_func ("/conf/names", test_path_names);
+  int rc = g_test_run ();
+  for (const char *f:{"good.pipeline", "bad.pipeline", "notes.txt"}) {
+    g_autofree gchar *path = g_build_filename (dir, f, NULL);
+    g_remove (path);
+  }
+  g_rmdir (dir);
+  return rc;
+}
