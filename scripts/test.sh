@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --tests
-[ -f build/build.ninja ] || meson setup build
+if [ -f build/build.ninja ]; then meson setup --reconfigure build >/dev/null; else meson setup build; fi
 ninja -C build
 rc=0
 meson test -C build --print-errorlogs "$@" || rc=$?
