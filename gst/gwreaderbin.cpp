@@ -389,8 +389,11 @@ on_pay_src (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
     GstCaps *filter = NULL;
     gst_query_parse_caps (query, &filter);
     GstCaps *loose = gst_caps_copy (st->rtp_caps);
+    /* Without the payload type too: a static or low type the offer chose
+     * (e.g. 41 for High 4:4:4) is outside the payloaders' 96-127 template,
+     * and the caps event above sets it anyway. */
     gst_structure_remove_fields (gst_caps_get_structure (loose, 0), "profile-level-id",
-        "packetization-mode", NULL);
+        "packetization-mode", "payload", "ssrc", NULL);
     if (filter) {
       GstCaps *tmp = gst_caps_intersect_full (filter, loose, GST_CAPS_INTERSECT_FIRST);
       gst_caps_unref (loose);
@@ -438,6 +441,14 @@ add_send_path (GwReaderBin * self, Stream * st, const GwStreamFormat * format, g
     GstCaps * rtp_caps, GError ** error)
 {
   GstElement *pay = make_payloader (format, pt);
+  /* A fixed SSRC, announced in the SDP (a=ssrc): browsers without the mid
+   * header extension route packets to the track by it. */
+  guint ssrc = g_random_int ();
+  rtp_caps = gst_caps_copy (rtp_caps);
+  gst_caps_set_simple (rtp_caps, "ssrc", G_TYPE_UINT, ssrc, NULL);
+  g_autoptr (GstCaps) owned_caps = rtp_caps;
+  if (pay)
+    g_object_set (pay, "ssrc", ssrc, NULL);
   if (!pay) {
     g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION,
         "no payloader for stream %s", st->name);
@@ -469,7 +480,9 @@ add_send_path (GwReaderBin * self, Stream * st, const GwStreamFormat * format, g
   g_autoptr (GstPad) pay_src = gst_element_get_static_pad (pay, "src");
   gst_pad_add_probe (pay_src, (GstPadProbeType) (GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
           GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM), on_pay_src, st, NULL);
-  if (GST_PAD_LINK_FAILED (gst_pad_link (pay_src, wpad))
+  /* No caps check at link time: the payloader's template allows only
+   * dynamic payload types, the probe above makes its caps what was agreed. */
+  if (GST_PAD_LINK_FAILED (gst_pad_link_full (pay_src, wpad, GST_PAD_LINK_CHECK_NOTHING))
       || !gst_element_link (st->gate, pay)) {
     g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION,
         "cannot link the payloader of %s", st->name);
