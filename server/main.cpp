@@ -25,6 +25,10 @@ log_handler (const gchar * domain, GLogLevelFlags level, const gchar * message, 
   GLogLevelFlags l = (GLogLevelFlags) (level & G_LOG_LEVEL_MASK);
   if (l > max_level)
     return;
+  /* Libraries' own info and debug chatter (libnice's UPnP, GIO) is not ours
+   * to show; their warnings are. */
+  if (l > G_LOG_LEVEL_MESSAGE && g_strcmp0 (domain, G_LOG_DOMAIN) != 0)
+    return;
   const char *name = (l & G_LOG_LEVEL_ERROR) ? "ERROR" : (l & G_LOG_LEVEL_CRITICAL) ? "CRITICAL"
       : (l & G_LOG_LEVEL_WARNING) ? "WARN" : (l & G_LOG_LEVEL_MESSAGE) ? "NOTE"
       : (l & G_LOG_LEVEL_INFO) ? "INFO" : "DEBUG";

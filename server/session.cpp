@@ -94,7 +94,7 @@ struct SessionSignals
   {
     const GstStructure *reply = gst_promise_get_reply (promise);
     GstStructure *copy = reply ? gst_structure_copy (reply) : NULL;
-    gst_promise_unref (promise);
+    /* The promise is not ours: whoever replies drops its own ref. */
     WeakSession weak = *static_cast<WeakSession *> (data);
     run_on_main ([weak, copy] () {
           auto s = weak.lock ();
