@@ -1,6 +1,6 @@
 /* gwsink: serves its encoded inputs to browsers over WebRTC (WHEP).
  *
- * Per sink pad:   ghost ─> capsfilter ─> clocksync ─> tee (gwfanout) ─┬─> fakesink
+ * Per sink pad:   ghost ─> [h264parse] ─> capsfilter ─> clocksync ─> tee (gwfanout) ─┬─> fakesink
  *                                                                     ├─> gwreaderbin (viewer 1)
  *                                                                     └─> gwreaderbin (viewer 2)
  * The capsfilter makes an upstream h264parse deliver byte-stream access
@@ -802,6 +802,19 @@ gw_sink_request_new_pad (GstElement * element, GstPadTemplate * templ, const gch
       "qos", FALSE, NULL);
   gst_bin_add_many (GST_BIN (self), capsfilter, clocksync, fakesink, NULL);
   gst_element_link (capsfilter, clocksync);
+  /* Video gets its own h264parse repeating SPS/PPS before every keyframe:
+   * an upstream parser with its default config-interval sends them once,
+   * and a viewer joining later could never decode. */
+  GstElement *parser = NULL;
+  if (video) {
+    std::string pname = name + "_h264parse";
+    parser = gst_element_factory_make ("h264parse", pname.c_str ());
+    if (parser) {
+      g_object_set (parser, "config-interval", -1, NULL);
+      gst_bin_add (GST_BIN (self), parser);
+      gst_element_link (parser, capsfilter);
+    }
+  }
 
   std::string tee_name = name + "_tee";
   g_autoptr (GstPad) upstream = gst_element_get_static_pad (clocksync, "src");
@@ -809,6 +822,8 @@ gw_sink_request_new_pad (GstElement * element, GstPadTemplate * templ, const gch
   GstElement *tee = gst_bin_get_by_name (GST_BIN (self), tee_name.c_str ());
   for (GstElement * e : { capsfilter, clocksync, fakesink })
     input->elements.push_back (GST_ELEMENT (gst_object_ref (e)));
+  if (parser)
+    input->elements.push_back (GST_ELEMENT (gst_object_ref (parser)));
   if (tee)
     input->elements.push_back (tee);    /* the ref from get_by_name */
   if (!input->fanout) {
@@ -824,8 +839,10 @@ gw_sink_request_new_pad (GstElement * element, GstPadTemplate * templ, const gch
   gw_fanout_attach (input->fanout, fakesink_pad);
   gst_element_sync_state_with_parent (clocksync);
   gst_element_sync_state_with_parent (capsfilter);
+  if (parser)
+    gst_element_sync_state_with_parent (parser);
 
-  g_autoptr (GstPad) target = gst_element_get_static_pad (capsfilter, "sink");
+  g_autoptr (GstPad) target = gst_element_get_static_pad (parser ? parser : capsfilter, "sink");
   GstPad *ghost = gst_ghost_pad_new_from_template (name.c_str (), target, templ);
   input->ghost = ghost;
   GST_OBJECT_LOCK (element);
