@@ -177,6 +177,25 @@ struct Loader
   }
 };
 
+/* Reads users (user:password, comma-separated) and tokens. */
+bool
+load_credentials (Loader & l, const char *users_key, const char *tokens_key, Credentials & out,
+    GError ** error)
+{
+  for (const std::string & u:l.list (users_key)) {
+    gsize colon = u.find (':');
+    if (colon == std::string::npos || colon == 0)
+      return l.fail (error, users_key, "expected user:password entries");
+    out.users.push_back (u);
+  }
+  for (const std::string & t:l.list (tokens_key)) {
+    if (t.size () < 16)
+      return l.fail (error, tokens_key, "a token must be at least 16 characters long");
+    out.tokens.push_back (t);
+  }
+  return true;
+}
+
 bool
 valid_ip (const std::string & s)
 {
@@ -217,7 +236,7 @@ bool
 load_server_config (const std::string & file, ServerConfig & out, GError ** error)
 {
   static const char *const allowed[] = { "listen", "pipelines", "ice-servers",
-    "ice-addresses", "udp-port-range", "log-level", NULL
+    "ice-addresses", "udp-port-range", "log-level", "api-users", "api-tokens", NULL
   };
   Loader l;
   if (!l.open (file, "server", allowed, error))
@@ -288,6 +307,8 @@ load_server_config (const std::string & file, ServerConfig & out, GError ** erro
     if (!g_strv_contains (levels, c.log_level.c_str ()))
       return l.fail (error, "log-level", "expected error, warning, info or debug");
   }
+  if (!load_credentials (l, "api-users", "api-tokens", c.api, error))
+    return false;
   out = c;
   return true;
 }
@@ -296,7 +317,7 @@ bool
 load_path_config (const std::string & file, PathConfig & out, GError ** error)
 {
   static const char *const allowed[] = { "source", "pipeline", "on-demand", "start-timeout",
-    "close-after", "max-readers", "rtsp-transport", NULL
+    "close-after", "max-readers", "rtsp-transport", "read-users", "read-tokens", NULL
   };
   g_autofree gchar *base = g_path_get_basename (file.c_str ());
   std::string name (base);
@@ -348,6 +369,8 @@ load_path_config (const std::string & file, PathConfig & out, GError ** error)
       return l.fail (error, "rtsp-transport", "expected tcp, udp or auto, got \"%s\"",
           t.c_str ());
   }
+  if (!load_credentials (l, "read-users", "read-tokens", c.read, error))
+    return false;
   out = c;
   return true;
 }

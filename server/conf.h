@@ -6,6 +6,8 @@
 
 #include <glib.h>
 
+#include "auth.h"
+
 #include <string>
 #include <vector>
 
@@ -25,6 +27,7 @@ struct ServerConfig
   std::string ice_addresses;    /* comma-separated; empty = all */
   guint min_port = 0, max_port = 0;
   std::string log_level = "info";
+  Credentials api;              /* for /, /v1/ and /metrics; open if empty */
 };
 
 enum class Transport { Auto, Tcp, Udp };
@@ -40,6 +43,7 @@ struct PathConfig
   guint close_after = 10;       /* seconds */
   guint max_readers = 0;        /* 0 = unlimited */
   Transport rtsp_transport = Transport::Auto;
+  Credentials read;             /* to watch this path; open if empty */
   std::string text;             /* the file's text, to see what changed */
 
   /* Same upstream and options: a reload keeps the running path. */

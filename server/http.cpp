@@ -57,6 +57,30 @@ is_get (const char *method)
   return is (method, "GET") || is (method, "HEAD");
 }
 
+/* Whether the request carries credentials that @creds accept; if not,
+ * answers 401 with a challenge for @realm. */
+bool
+authorized (SoupServerMessage *msg, const Credentials &creds, const std::string &realm)
+{
+  if (creds.open ())
+    return true;
+  const char *header = soup_message_headers_get_one (
+      soup_server_message_get_request_headers (msg), "Authorization");
+  g_autofree gchar *token = NULL;
+  if (const char *query = g_uri_get_query (soup_server_message_get_uri (msg))) {
+    GHashTable *params = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, NULL);
+    if (params) {
+      token = g_strdup ((const char *) g_hash_table_lookup (params, "token"));
+      g_hash_table_unref (params);
+    }
+  }
+  if (check_credentials (creds, header, token))
+    return true;
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "WWW-Authenticate", auth_challenge (creds, realm).c_str ());
+  return false;
+}
+
 } // namespace
 
 namespace http {
@@ -324,6 +348,16 @@ HttpCore::dispatch (SoupServerMessage *msg, const char *raw_path)
   }
   GST_LOG ("%s %s", method, raw_path);
 
+  /* The index, the API and the metrics take the API credentials; a path's
+   * page and signalling take its read credentials. CORS preflights carry no
+   * credentials and reveal nothing, so they pass. */
+  const bool fixed_route = (seg.size () == 1 && (seg[0].empty () || seg[0] == "metrics"))
+                           || (seg.size () >= 2 && seg[0] == "v1");
+  if (fixed_route && !authorized (msg, manager.server ().api, "webrtc-gateway")) {
+    respond (msg, SOUP_STATUS_UNAUTHORIZED, "credentials required");
+    return;
+  }
+
   /* Fixed routes. */
   if (seg.size () == 1 && seg[0].empty ()) {
     if (!is_get (method))
@@ -347,8 +381,14 @@ HttpCore::dispatch (SoupServerMessage *msg, const char *raw_path)
 
   /* Per-path routes: /NAME, /NAME/, /NAME/whep[/ID], /NAME/ws */
   const std::string &name = seg[0];
-  if (!good_name (name) || !manager.find_path (name)) {
+  auto path = good_name (name) ? manager.find_path (name) : nullptr;
+  if (!path) {
     respond (msg, SOUP_STATUS_NOT_FOUND, "unknown path");
+    return;
+  }
+  if (!is (method, "OPTIONS") && !authorized (msg, path->conf ().read, name)) {
+    cors (msg, true);
+    respond (msg, SOUP_STATUS_UNAUTHORIZED, "credentials required");
     return;
   }
   if (seg.size () == 1) {
