@@ -1004,6 +1004,19 @@ gw_reader_bin_add_ice_candidate (GwReaderBin * self, guint mline, const gchar * 
 
 /* ---------------------------------------------------------------- bin */
 
+/* webrtcbin puts a clocksync (sync=true) in front of each send stream: it
+ * would hold every packet until its running time plus the pipeline latency
+ * (2 s behind an rtspsrc with its default latency), overflowing our queue
+ * and adding delay to a relay that should send what it gets at once. */
+static void
+gw_reader_bin_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * child)
+{
+  GstElementFactory *factory = gst_element_get_factory (child);
+  if (factory && g_str_equal (GST_OBJECT_NAME (factory), "clocksync"))
+    g_object_set (child, "sync", FALSE, NULL);
+  GST_BIN_CLASS (gw_reader_bin_parent_class)->deep_element_added (bin, sub_bin, child);
+}
+
 static void
 gw_reader_bin_handle_message (GstBin * bin, GstMessage * message)
 {
@@ -1151,6 +1164,7 @@ gw_reader_bin_class_init (GwReaderBinClass * klass)
   element_class->request_new_pad = gw_reader_bin_request_new_pad;
   element_class->release_pad = gw_reader_bin_release_pad;
   bin_class->handle_message = gw_reader_bin_handle_message;
+  bin_class->deep_element_added = gw_reader_bin_deep_element_added;
 
   const GParamFlags rw = (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
       GST_PARAM_MUTABLE_READY);

@@ -109,6 +109,9 @@ struct GwSourceBinPrivate
   guint adders = 0;               /* threads adding an output right now */
   guint next_index[2] = { 0, 0 }; /* video, audio */
   bool no_more_pads = false;
+  /* Audio pads of the first connection, added after the video ones (see
+   * bind_output); under lock. */
+  std::vector<GstPad *> deferred_pads;
   GwSourceBinState state = GW_SOURCE_BIN_STATE_STOPPED;
   std::set<std::string> warned;
   /* READY and up; created and deleted by the thread changing the state */
@@ -295,9 +298,22 @@ Host::bind_output (gw::Attempt &attempt, const gw::Codec &codec)
     priv->outputs.list.push_back (out);
     attempt.bound.push_back (out);
   }
-  GST_INFO_OBJECT (self_, "exposing %s for %s", name, codec.caps_name);
   gst_pad_set_active (pad, TRUE);
-  gst_element_add_pad (GST_ELEMENT (self_), pad);
+  /* On the first connection, video pads come before audio pads whatever
+   * order the camera lists its streams in: gst-launch links only the first
+   * pad of "gwsourcebin ! gwsink", and that must be the video. */
+  bool defer = false;
+  {
+    std::lock_guard<std::mutex> g (priv->lock);
+    if (k == 1 && !priv->no_more_pads) {
+      priv->deferred_pads.push_back (pad);
+      defer = true;
+    }
+  }
+  if (!defer) {
+    GST_INFO_OBJECT (self_, "exposing %s for %s", name, codec.caps_name);
+    gst_element_add_pad (GST_ELEMENT (self_), pad);
+  }
   {
     std::lock_guard<std::mutex> g (priv->lock);
     priv->adders--;
@@ -329,12 +345,18 @@ void
 Host::all_streams_exposed ()
 {
   GwSourceBinPrivate *priv = self_->priv;
+  std::vector<GstPad *> deferred;
   {
     std::lock_guard<std::mutex> g (priv->lock);
     std::lock_guard<std::mutex> og (priv->outputs.lock);
     if (priv->no_more_pads || priv->outputs.list.empty ())
       return;
     priv->no_more_pads = true;
+    deferred.swap (priv->deferred_pads);
+  }
+  for (GstPad *pad : deferred) {
+    GST_INFO_OBJECT (self_, "exposing %s", GST_PAD_NAME (pad));
+    gst_element_add_pad (GST_ELEMENT (self_), pad);
   }
   GST_DEBUG_OBJECT (self_, "all streams exposed");
   gst_element_no_more_pads (GST_ELEMENT (self_));
