@@ -1,0 +1,414 @@
+#!/usr/bin/python3
+"""A WHEP viewer built on webrtcbin: what a user would see, measured.
+
+Each viewer makes a recvonly H.264 (and optionally audio) offer, waits until
+ICE gathering is complete, POSTs it to the WHEP URL (Content-Type
+application/sdp), applies the 201 answer and decodes what arrives:
+rtph264depay ! h264parse ! avdec_h264 ! fakesink. Decoded frames are counted
+at the decoder's output (corrupt frames are not output), with the size from
+the decoder's caps and the codec from the RTP caps.
+
+Several viewers run in one process (--count), each with its own pipeline.
+Every 0.5 s the process prints one line:
+
+  STATS {"viewers": [{"id": 0, "frames": 42, "width": 320, ...}, ...]}
+
+It never reconnects by itself (a test relies on that: the same connection
+must resume after an upstream drop). On SIGTERM/SIGINT or after --duration
+seconds it DELETEs its WHEP sessions and exits 0.
+"""
+
+import argparse
+import http.client
+import json
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstSdp", "1.0")
+gi.require_version("GstWebRTC", "1.0")
+from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
+
+# What Chromium offers for H.264 here, in its order (packetization-mode 1).
+DEFAULT_PROFILES = "42001f,42e01f,4d001f"
+GATHER_TIMEOUT_S = 5
+
+
+def http_request(method, url, body=None, headers=None, timeout=10):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80,
+                                      timeout=timeout)
+    try:
+        path = u.path or "/"
+        if u.query:
+            path += "?" + u.query
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), \
+            r.read()
+    finally:
+        conn.close()
+
+
+def enum_nick(v):
+    try:
+        return v.value_nick
+    except AttributeError:
+        return str(v)
+
+
+class Viewer:
+    def __init__(self, idx, args):
+        self.idx = idx
+        self.args = args
+        self.posts = 0
+        self.http_status = None
+        self.location = None
+        self.error = None
+        self.state = "new"
+        self.frames = 0
+        self.packets = 0
+        self.width = 0
+        self.height = 0
+        self.codec = None
+        self.profile = None
+        self.audio_codec = None
+        self.audio_buffers = 0
+        self.first_frame_s = None
+        self.t_start = time.monotonic()
+        self.deleted = None
+        self._posted = False
+        self._lock = threading.Lock()  # counters touched by streaming threads
+
+        self.pipe = Gst.Pipeline.new("viewer%d" % idx)
+        self.wb = Gst.ElementFactory.make("webrtcbin", "wb%d" % idx)
+        if self.wb is None:
+            raise RuntimeError("webrtcbin not available")
+        self.wb.set_property("bundle-policy",
+                             GstWebRTC.WebRTCBundlePolicy.MAX_BUNDLE)
+        self.pipe.add(self.wb)
+        self.wb.connect("pad-added", self._on_pad_added)
+        self.wb.connect("notify::ice-gathering-state", self._on_gathering)
+
+        bus = self.pipe.get_bus()
+        bus.add_signal_watch()
+        bus.connect("message::error", self._on_bus_error)
+
+        vcaps = []
+        pt = 96
+        for prof in args.h264_profiles.split(","):
+            vcaps.append(
+                "application/x-rtp,media=video,encoding-name=H264,"
+                "payload=%d,clock-rate=90000,"
+                "packetization-mode=(string)1,"
+                "profile-level-id=(string)%s,"
+                "level-asymmetry-allowed=(string)1,"
+                "rtcp-fb-nack=(boolean)true,rtcp-fb-nack-pli=(boolean)true,"
+                "rtcp-fb-ccm-fir=(boolean)true" % (pt, prof.strip()))
+            pt += 2
+        self.wb.emit("add-transceiver",
+                     GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY,
+                     Gst.Caps.from_string(";".join(vcaps)))
+        if args.audio:
+            acaps = ("application/x-rtp,media=audio,encoding-name=OPUS,"
+                     "payload=111,clock-rate=48000,encoding-params=(string)2;"
+                     "application/x-rtp,media=audio,encoding-name=PCMU,"
+                     "payload=0,clock-rate=8000")
+            self.wb.emit("add-transceiver",
+                         GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY,
+                         Gst.Caps.from_string(acaps))
+
+    # -- lifecycle (main thread) ------------------------------------------
+
+    def start(self):
+        if self.pipe.set_state(Gst.State.PLAYING) == \
+                Gst.StateChangeReturn.FAILURE:
+            self._fail("viewer pipeline does not start")
+            return
+        self.state = "offering"
+        promise = Gst.Promise.new_with_change_func(self._on_offer_created)
+        self.wb.emit("create-offer", None, promise)
+
+    def stop(self):
+        if self.location:
+            try:
+                st, _, _ = http_request("DELETE", self.location, timeout=3)
+                self.deleted = st
+            except OSError as e:
+                self.deleted = "error: %s" % e
+        self.pipe.set_state(Gst.State.NULL)
+        self.pipe.get_bus().remove_signal_watch()
+
+    def _fail(self, msg):
+        if self.error is None:
+            self.error = msg
+            print("ERROR viewer %d: %s" % (self.idx, msg), flush=True)
+        self.state = "failed"
+
+    # -- negotiation -------------------------------------------------------
+
+    def _on_offer_created(self, promise):  # webrtcbin thread
+        promise.wait()
+        reply = promise.get_reply()
+        offer = reply.get_value("offer") if reply else None
+        if offer is None:
+            GLib.idle_add(self._fail, "create-offer failed: %s" % reply)
+            return
+        self.wb.emit("set-local-description", offer, None)
+        GLib.idle_add(self._after_local_description)
+
+    def _after_local_description(self):
+        self.state = "gathering"
+        GLib.timeout_add_seconds(GATHER_TIMEOUT_S, self._gather_timeout)
+        self._maybe_post()
+        return False
+
+    def _on_gathering(self, wb, pspec):  # any thread
+        GLib.idle_add(self._maybe_post)
+
+    def _gather_timeout(self):
+        if not self._posted:
+            print("NOTE viewer %d: ICE gathering not complete after %d s, "
+                  "posting what we have" % (self.idx, GATHER_TIMEOUT_S),
+                  flush=True)
+            self._post()
+        return False
+
+    def _maybe_post(self):
+        if self._posted or self.state != "gathering":
+            return False
+        gs = self.wb.get_property("ice-gathering-state")
+        if gs == GstWebRTC.WebRTCICEGatheringState.COMPLETE:
+            self._post()
+        return False
+
+    def _post(self):
+        if self._posted:
+            return
+        self._posted = True
+        self.posts += 1
+        self.state = "posting"
+        sdp = self.wb.get_property("local-description").sdp.as_text()
+        threading.Thread(target=self._post_thread, args=(sdp,),
+                         daemon=True).start()
+
+    def _post_thread(self, sdp):
+        try:
+            st, hdrs, body = http_request(
+                "POST", self.args.url, body=sdp.encode(),
+                headers={"Content-Type": "application/sdp",
+                         "Accept": "application/sdp"}, timeout=15)
+        except OSError as e:
+            GLib.idle_add(self._fail, "POST %s: %s" % (self.args.url, e))
+            return
+        GLib.idle_add(self._on_answer, st, hdrs, body)
+
+    def _on_answer(self, st, hdrs, body):
+        self.http_status = st
+        if st != 201:
+            self._fail("POST returned %d: %s" % (st, body[:300]))
+            return False
+        ctype = hdrs.get("content-type", "")
+        if not ctype.startswith("application/sdp"):
+            self._fail("answer Content-Type is %r" % ctype)
+            return False
+        loc = hdrs.get("location")
+        if loc:
+            self.location = urllib.parse.urljoin(self.args.url, loc)
+        else:
+            self._fail("201 without Location")
+        res, msg = GstSdp.SDPMessage.new_from_text(body.decode())
+        if res != GstSdp.SDPResult.OK:
+            self._fail("unparsable answer SDP")
+            return False
+        answer = GstWebRTC.WebRTCSessionDescription.new(
+            GstWebRTC.WebRTCSDPType.ANSWER, msg)
+        promise = Gst.Promise.new_with_change_func(self._on_remote_set)
+        self.wb.emit("set-remote-description", answer, promise)
+        return False
+
+    def _on_remote_set(self, promise):  # webrtcbin thread
+        promise.wait()
+        reply = promise.get_reply()
+        if reply is not None and reply.has_field("error"):
+            GLib.idle_add(self._fail, "set-remote-description: %s"
+                          % reply.get_value("error"))
+            return
+        GLib.idle_add(self._set_state, "negotiated")
+
+    def _set_state(self, st):
+        if self.state != "failed":
+            self.state = st
+        return False
+
+    # -- media ------------------------------------------------------------
+
+    def _on_pad_added(self, wb, pad):  # streaming thread
+        if pad.get_direction() != Gst.PadDirection.SRC:
+            return
+        caps = pad.get_current_caps() or pad.query_caps(None)
+        s = caps.get_structure(0)
+        enc = (s.get_string("encoding-name") or "").upper()
+        media = s.get_string("media")
+        if media == "video" and enc == "H264":
+            self.codec = "H264"
+            desc = ("rtph264depay name=depay ! h264parse name=parse ! "
+                    "avdec_h264 name=dec output-corrupt=false max-threads=1 "
+                    "! fakesink sync=false async=false")
+        elif media == "audio" and enc == "OPUS":
+            self.audio_codec = "OPUS"
+            desc = ("rtpopusdepay name=depay ! opusdec name=dec ! "
+                    "fakesink sync=false async=false")
+        elif media == "audio" and enc == "PCMU":
+            self.audio_codec = "PCMU"
+            desc = ("rtppcmudepay name=depay ! mulawdec name=dec ! "
+                    "fakesink sync=false async=false")
+        else:
+            if media == "video":
+                self.codec = enc
+            else:
+                self.audio_codec = enc
+            desc = "fakesink sync=false async=false name=depay"
+        b = Gst.parse_bin_from_description(desc, True)
+        depay = b.get_by_name("depay")
+        depay.get_static_pad("sink").add_probe(
+            Gst.PadProbeType.BUFFER | Gst.PadProbeType.BUFFER_LIST,
+            self._on_rtp, media)
+        dec = b.get_by_name("dec")
+        if dec is not None:
+            dec.get_static_pad("src").add_probe(
+                Gst.PadProbeType.BUFFER | Gst.PadProbeType.EVENT_DOWNSTREAM,
+                self._on_decoded, media)
+        parse = b.get_by_name("parse")
+        if parse is not None:
+            parse.get_static_pad("src").add_probe(
+                Gst.PadProbeType.EVENT_DOWNSTREAM, self._on_parsed_caps,
+                None)
+        self.pipe.add(b)
+        b.sync_state_with_parent()
+        if pad.link(b.get_static_pad("sink")) != Gst.PadLinkReturn.OK:
+            GLib.idle_add(self._fail, "cannot link %s pad" % enc)
+
+    def _on_rtp(self, pad, info, media):
+        if media == "video":
+            n = 1
+            if info.type & Gst.PadProbeType.BUFFER_LIST:
+                n = info.get_buffer_list().length()
+            with self._lock:
+                self.packets += n
+        return Gst.PadProbeReturn.OK
+
+    def _on_decoded(self, pad, info, media):
+        if info.type & Gst.PadProbeType.BUFFER:
+            with self._lock:
+                if media == "video":
+                    self.frames += 1
+                    if self.first_frame_s is None:
+                        self.first_frame_s = round(
+                            time.monotonic() - self.t_start, 3)
+                else:
+                    self.audio_buffers += 1
+        else:
+            ev = info.get_event()
+            if ev.type == Gst.EventType.CAPS and media == "video":
+                s = ev.parse_caps().get_structure(0)
+                ok_w, w = s.get_int("width")
+                ok_h, h = s.get_int("height")
+                with self._lock:
+                    if ok_w:
+                        self.width = w
+                    if ok_h:
+                        self.height = h
+        return Gst.PadProbeReturn.OK
+
+    def _on_parsed_caps(self, pad, info, _):
+        ev = info.get_event()
+        if ev.type == Gst.EventType.CAPS:
+            s = ev.parse_caps().get_structure(0)
+            prof = s.get_string("profile")
+            if prof:
+                self.profile = prof
+        return Gst.PadProbeReturn.OK
+
+    def _on_bus_error(self, bus, msg):
+        err, dbg = msg.parse_error()
+        self._fail("%s: %s (%s)" % (msg.src.get_name(), err.message, dbg))
+
+    # -- report -----------------------------------------------------------
+
+    def stats(self):
+        try:
+            pc = enum_nick(self.wb.get_property("connection-state"))
+            ice = enum_nick(self.wb.get_property("ice-connection-state"))
+        except Exception:  # pylint: disable=broad-except
+            pc = ice = None
+        with self._lock:
+            return {
+                "id": self.idx, "state": self.state, "pc": pc, "ice": ice,
+                "posts": self.posts, "http_status": self.http_status,
+                "location": self.location, "frames": self.frames,
+                "packets": self.packets, "width": self.width,
+                "height": self.height, "codec": self.codec,
+                "profile": self.profile, "audio_codec": self.audio_codec,
+                "audio_buffers": self.audio_buffers,
+                "first_frame_s": self.first_frame_s, "error": self.error,
+                "deleted": self.deleted,
+            }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", required=True, help="WHEP endpoint URL")
+    ap.add_argument("--count", type=int, default=1, help="viewers")
+    ap.add_argument("--audio", action="store_true",
+                    help="also offer a recvonly audio m-line (Opus, PCMU)")
+    ap.add_argument("--duration", type=float, default=120,
+                    help="exit after this many seconds")
+    ap.add_argument("--h264-profiles", default=DEFAULT_PROFILES,
+                    help="profile-level-ids to offer, in order")
+    ap.add_argument("--stagger", type=float, default=0.0,
+                    help="seconds between viewer starts")
+    args = ap.parse_args()
+    if args.count < 1 or args.count > 64:
+        ap.error("--count must be 1..64")
+
+    Gst.init(None)
+    loop = GLib.MainLoop()
+    viewers = [Viewer(i, args) for i in range(args.count)]
+
+    for i, v in enumerate(viewers):
+        if args.stagger > 0 and i > 0:
+            GLib.timeout_add(int(args.stagger * 1000 * i),
+                             lambda v=v: (v.start(), False)[1])
+        else:
+            v.start()
+
+    def print_stats():
+        print("STATS " + json.dumps({"viewers": [v.stats() for v in viewers]}),
+              flush=True)
+        return True
+
+    def quit_():
+        loop.quit()
+        return False
+
+    GLib.timeout_add(500, print_stats)
+    GLib.timeout_add(int(args.duration * 1000), quit_)
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, quit_)
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, quit_)
+    loop.run()
+
+    for v in viewers:
+        v.stop()
+    print_stats()
+    print("DONE", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
