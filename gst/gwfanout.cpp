@@ -177,6 +177,12 @@ gw_fanout_detach (GwFanout * fanout, GstPad * sink, GstElement * branch)
     fanout->n_attached--;
   GST_OBJECT_UNLOCK (fanout->tee);
 
+  /* From now on the branch's state is the removal's business: a state
+   * change of its parent racing with the asynchronous removal would bring an
+   * already-NULL branch back up, to be disposed in READY or PAUSED. */
+  if (branch)
+    gst_element_set_locked_state (branch, TRUE);
+
   Detach *d = g_new0 (Detach, 1);
   d->tee = GST_ELEMENT (gst_object_ref (fanout->tee));
   d->sink = GST_PAD (gst_object_ref (sink));

@@ -35,7 +35,8 @@ gboolean gw_fanout_attach (GwFanout * fanout, GstPad * sink);
  * this unlink is done, @branch is set to NULL and removed from its parent bin
  * from a GStreamer helper thread (gst_element_call_async), never from a
  * streaming thread. A branch fed by several fanouts (video and audio) is so
- * removed once, after its last pad is detached.
+ * removed once, after its last pad is detached. @branch's state is locked
+ * at once, so its parent's state changes no longer reach it.
  * Safe from any thread. Returns FALSE if @sink was not attached. */
 gboolean gw_fanout_detach (GwFanout * fanout, GstPad * sink, GstElement * branch);
 

@@ -464,11 +464,6 @@ teardown_viewer (GwSink * self, Viewer * v, guint status, const char *reason, bo
     g_signal_handler_disconnect (v->reader, id);
   v->reader_handlers.clear ();
 
-  /* From now on the reader's state is the fan-out's business: a state change
-   * of the bin racing with its asynchronous removal would otherwise bring it
-   * back up after it was set to NULL. */
-  if (live)
-    gst_element_set_locked_state (v->reader, TRUE);
   bool detached = false;
   for (ViewerPad & p : v->pads)
     detached |= gw_fanout_detach (p.input->fanout, p.pad, live ? v->reader : NULL) != FALSE;

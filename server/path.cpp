@@ -349,11 +349,6 @@ Path::link_reader (GstElement * reader, std::string & reason)
 void
 Path::unlink_reader (GstElement * reader)
 {
-  /* From now on only its removal (below, or gw_fanout_detach's helper thread)
-   * changes the reader's state: a pipeline going to NULL meanwhile (path
-   * removed or restarted, gateway stopping) must not bring an already-NULL
-   * reader back up to READY/PAUSED, to be disposed there. */
-  gst_element_set_locked_state (reader, TRUE);
   bool detached = false;
   GstIterator *it = gst_element_iterate_sink_pads (reader);
   GValue item = G_VALUE_INIT;

@@ -10,7 +10,9 @@ starts. User-visible checks:
 - the camera is killed (SIGKILL: a crash, no TEARDOWN): the viewer's picture
   stops; the camera is started again on the same port: the SAME viewer
   connection (one POST) decodes new frames again, over one new RTSP
-  session.
+  session;
+- stopped with SIGTERM while the viewer watches, the gateway exits 0,
+  having logged no CRITICAL.
 """
 
 import signal

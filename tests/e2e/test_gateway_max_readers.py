@@ -7,7 +7,9 @@ User-visible checks:
   path still counts one reader (the refused one left nothing behind);
 - the first viewer DELETEs its session (200): readers 0;
 - a new viewer is then accepted (201) and decodes frames, still over one
-  RTSP session at the camera.
+  RTSP session at the camera;
+- stopped with SIGTERM while the viewer watches, the gateway exits 0,
+  having logged no CRITICAL.
 """
 
 import gwtest as g

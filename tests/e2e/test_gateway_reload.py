@@ -20,7 +20,9 @@ viewer on A that decodes throughout. User-visible checks:
     from another directory) is not applied until SIGHUP, then is: B
     restarts and a new viewer decodes the new size (192x144).
 A's viewer keeps decoding across every step (its frame count rises after
-each) and A's source is started exactly once.
+each, and it never freezes for 3 s) and A's source is started exactly once.
+The gateway logs no CRITICAL at any step, and stopped with SIGTERM while
+viewers watch it exits 0 (still without CRITICAL).
 """
 
 import os

@@ -8,7 +8,9 @@ User-visible checks:
 - the gateway keeps serving meanwhile and afterwards (GET / and
   GET /v1/paths answer 200; the path is idle with no reader);
 - once the camera runs, the next viewer tries again: it decodes 320x240
-  frames, over one RTSP session at the camera.
+  frames, over one RTSP session at the camera;
+- stopped with SIGTERM while the viewer watches, the gateway exits 0,
+  having logged no CRITICAL.
 """
 
 import threading
