@@ -648,6 +648,26 @@ promise_error (GstPromise * promise, const gchar * what)
   return NULL;
 }
 
+/* The description (@field: "offer" or "answer") from webrtcbin's reply to
+ * create-offer/create-answer; drops our ref on @promise. NULL with @error on
+ * failure. */
+static GstWebRTCSessionDescription *
+take_description (GstPromise * promise, const gchar * field, GError ** error)
+{
+  g_autofree gchar *what = g_strdup_printf ("creating the %s", field);
+  GError *err = promise_error (promise, what);
+  GstWebRTCSessionDescription *desc = NULL;
+  if (!err)
+    gst_structure_get (gst_promise_get_reply (promise), field,
+        GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, NULL);
+  gst_promise_unref (promise);
+  if (!err && !desc)
+    err = g_error_new (GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION, "%s gave nothing", what);
+  if (err)
+    g_propagate_error (error, err);
+  return desc;
+}
+
 static void
 on_local_answer_set (GstPromise * promise, gpointer user_data)
 {
@@ -688,16 +708,12 @@ static void
 on_answer_created (GstPromise * promise, gpointer user_data)
 {
   GwReaderBin *self = GW_READER_BIN (user_data);
-  GError *err = promise_error (promise, "creating the answer");
+  GError *err = NULL;
+  GstWebRTCSessionDescription *answer = take_description (promise, "answer", &err);
   if (err) {
-    gst_promise_unref (promise);
     fail_negotiation (self, "gw-answer", err);
     return;
   }
-  GstWebRTCSessionDescription *answer = NULL;
-  gst_structure_get (gst_promise_get_reply (promise), "answer",
-      GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &answer, NULL);
-  gst_promise_unref (promise);
   if (!answer || !answer_sends (answer)) {
     if (answer)
       gst_webrtc_session_description_free (answer);
@@ -756,16 +772,12 @@ static void
 on_offer_created (GstPromise * promise, gpointer user_data)
 {
   GwReaderBin *self = GW_READER_BIN (user_data);
-  GError *err = promise_error (promise, "creating the offer");
+  GError *err = NULL;
+  GstWebRTCSessionDescription *offer = take_description (promise, "offer", &err);
   if (err) {
-    gst_promise_unref (promise);
     fail_negotiation (self, "gw-offer", err);
     return;
   }
-  GstWebRTCSessionDescription *offer = NULL;
-  gst_structure_get (gst_promise_get_reply (promise), "offer",
-      GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, NULL);
-  gst_promise_unref (promise);
   GstPromise *next = gst_promise_new_with_change_func (on_local_offer_set,
       gst_object_ref (self), gst_object_unref);
   g_signal_emit_by_name (self->webrtcbin, "set-local-description", offer, next);
