@@ -155,6 +155,11 @@ struct Job
 
 struct GwSinkPrivate
 {
+  /* Held for a whole pad request: gst-launch links the pads of a source
+   * from several streaming threads at once, and two requests must not pick
+   * the same free name (whose elements would then collide). Taken before
+   * `lock`, never while it is held. */
+  std::recursive_mutex request_lock;
   std::mutex lock;
 
   /* Properties, under lock. */
@@ -745,6 +750,7 @@ gw_sink_request_new_pad (GstElement * element, GstPadTemplate * templ, const gch
 {
   GwSink *self = GW_SINK (element);
   GwSinkPrivate *priv = self->priv;
+  std::lock_guard < std::recursive_mutex > serialise (priv->request_lock);
   const bool video = g_str_equal (GST_PAD_TEMPLATE_NAME_TEMPLATE (templ), "video_%u");
   bool sync;
   {

@@ -11,7 +11,8 @@ RUNTIME="meson ninja-build pkg-config g++
   libsoup-3.0-dev libjson-glib-dev"
 TESTS="libgstrtspserver-1.0-dev gstreamer1.0-libav iproute2
   python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
-  gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-aiortc chromium"
+  gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-aiortc chromium
+  clang-14 libclang-rt-14-dev"
 
 want="$RUNTIME"
 [ "${1:-}" = "--tests" ] && want="$RUNTIME $TESTS"

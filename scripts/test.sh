@@ -19,4 +19,12 @@ with open("build/meson-logs/testlog.json") as f:
         counts[key] += 1
 print(f"{counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
 PY
+# Off by default: GW_SANITIZE=1 (or =e2e) reruns the unit (and e2e) suite
+# under ASan+UBSan; GW_FUZZ_SECONDS=N fuzzes each libFuzzer target N seconds.
+case "${GW_SANITIZE:-0}" in
+  0) ;;
+  e2e) tests/sanitizers/run.sh --e2e || rc=1 ;;
+  *) tests/sanitizers/run.sh || rc=1 ;;
+esac
+if [ "${GW_FUZZ_SECONDS:-0}" -gt 0 ]; then tests/fuzz/run.sh "$GW_FUZZ_SECONDS" || rc=1; fi
 exit $rc

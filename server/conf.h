@@ -13,7 +13,7 @@
 
 namespace gw {
 
-#define GW_CONF_ERROR (gw_conf_error_quark ())
+#define GW_CONF_ERROR (::gw::gw_conf_error_quark ())
 GQuark gw_conf_error_quark (void);
 
 struct ServerConfig

@@ -255,7 +255,10 @@ test_mutations ()
         f.erase (at, 1);
         break;
       default:
-        f.insert (at, 1, "{}[]\":,\\0-9e"[g_rand_int_range (rand, 0, 14)]);
+        {
+          static const char alphabet[] = "{}[]\":,\\0-9e";
+          f.insert (at, 1, alphabet[g_rand_int_range (rand, 0, sizeof alphabet - 1)]);
+        }
         break;
       }
     }
