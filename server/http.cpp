@@ -727,7 +727,7 @@ HttpCore::whep_post (SoupServerMessage *msg, const std::string &name)
   soup_server_message_pause (msg);
   if (GSocket *sock = soup_server_message_get_socket (msg)) {
     p->watch = g_socket_create_source (sock, (GIOCondition)(G_IO_IN | G_IO_HUP | G_IO_ERR), NULL);
-    g_source_set_callback (p->watch, (GSourceFunc)(GSocketSourceFunc)on_post_socket,
+    g_source_set_callback (p->watch, G_SOURCE_FUNC (on_post_socket),
                            new std::weak_ptr<WhepPost> (p),
                            [] (gpointer d) { delete static_cast<std::weak_ptr<WhepPost> *> (d); });
     g_source_attach (p->watch, NULL);

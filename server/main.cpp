@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define G_LOG_DOMAIN "gateway"
 
 namespace {
 

@@ -4,7 +4,6 @@
 
 #include <set>
 
-#define G_LOG_DOMAIN "gateway"
 
 namespace gw {
 

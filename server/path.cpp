@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <mutex>
 
-#define G_LOG_DOMAIN "gateway"
 
 namespace gw {
 

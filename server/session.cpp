@@ -4,10 +4,8 @@
 #include "manager.h"
 #include "path.h"
 
-#define GST_USE_UNSTABLE_API
 #include <gst/webrtc/webrtc.h>
 
-#define G_LOG_DOMAIN "gateway"
 
 namespace gw {
 
