@@ -614,3 +614,26 @@ def start_chromium(procs, url, name="chromium"):
             "--disable-sync", "--autoplay-policy=no-user-gesture-required",
             "--disable-dev-shm-usage", "--user-data-dir=" + profile] + EXTRA_CHROMIUM_FLAGS + [url]
     return procs.add(Proc(name, argv, new_session=True))
+
+
+def chromium_plays(procs, page, width, height, timeout=60):
+    """Opens @page (a player page URL) in headless Chromium with a ?report=
+    hook and waits until the page reports decoded H.264 frames of
+    @width x @height. Returns the report; fails the test otherwise."""
+    reports = ReportServer()
+    try:
+        sep = "&" if "?" in page else "?"
+        browser = start_chromium(procs, "%s%sreport=%s" % (page, sep, reports.url))
+        r = reports.wait_for(
+            lambda r: (r.get("framesDecoded") or 0) > 0
+            and r.get("videoWidth") == width,
+            timeout, "framesDecoded > 0 and videoWidth %d" % width,
+            alive=browser.alive)
+        log("player page: %s" % r)
+        check(r.get("videoHeight") == height, "videoHeight %r"
+              % r.get("videoHeight"))
+        check("h264" in str(r.get("codec")).lower(), "codec %r"
+              % r.get("codec"))
+        return r
+    finally:
+        reports.close()

@@ -14,7 +14,6 @@ WHEP session and exits 0.
 
 import argparse
 import asyncio
-import http.client
 import json
 import re
 import signal
@@ -26,20 +25,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 
-def http_request(method, url, body=None, headers=None, timeout=10):
-    u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80,
-                                      timeout=timeout)
-    try:
-        path = u.path or "/"
-        if u.query:
-            path += "?" + u.query
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), \
-            r.read()
-    finally:
-        conn.close()
+from gwtest import http_request  # noqa: E402  (the tests' one HTTP client)
 
 
 def negotiated_codec(sdp, kind):

@@ -19,7 +19,6 @@ seconds it DELETEs its WHEP sessions and exits 0.
 """
 
 import argparse
-import http.client
 import json
 import signal
 import sys
@@ -39,20 +38,7 @@ DEFAULT_PROFILES = "42001f,42e01f,4d001f"
 GATHER_TIMEOUT_S = 5
 
 
-def http_request(method, url, body=None, headers=None, timeout=10):
-    u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80,
-                                      timeout=timeout)
-    try:
-        path = u.path or "/"
-        if u.query:
-            path += "?" + u.query
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), \
-            r.read()
-    finally:
-        conn.close()
+from gwtest import http_request  # noqa: E402  (the tests' one HTTP client)
 
 
 def enum_nick(v):
