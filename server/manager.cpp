@@ -1,5 +1,6 @@
 #include "manager.h"
 
+#include "gwsdp.h"
 #include "gwwhepserver.h"
 
 #include <set>
@@ -235,6 +236,18 @@ Manager::create_session (const std::string & path_name, SessionRole role,
     status = 404;
     reason = "no such path";
     return nullptr;
+  }
+  if (role == SessionRole::Answerer) {
+    /* A bad offer is answered at once, not after the source has started. */
+    GError *err = NULL;
+    GstSDPMessage *sdp = gw_sdp_parse (remote_offer.c_str (), &err);
+    if (!sdp) {
+      status = 400;
+      reason = err->message;
+      g_error_free (err);
+      return nullptr;
+    }
+    gst_sdp_message_free (sdp);
   }
   guint max = path->conf ().max_readers;
   if (max && path->n_readers () >= max) {
