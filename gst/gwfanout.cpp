@@ -3,15 +3,26 @@
 #endif
 
 #include "gwfanout.h"
+#include "gwkeyframegate.h"
 
 GST_DEBUG_CATEGORY_STATIC (gw_fanout_debug);
 #define GST_CAT_DEFAULT gw_fanout_debug
 
 struct _GwFanout
 {
-  GstElement *tee;              /* borrowed from the bin, plus our own ref */
+  GstElement *tee; /* borrowed from the bin, plus our own ref */
   /* Protected by the tee's object lock: number of tee src pads we linked. */
   guint n_attached;
+
+  /* The latest keyframe and the frames that followed it (video only), given
+   * to each new branch before its first live buffer: a viewer need not wait
+   * up to a whole keyframe interval for its first picture. Written from the
+   * streaming thread; the lock guards against gw_fanout_free. */
+  GMutex lock;
+  gboolean video;
+  GQueue gop;
+  gsize gop_bytes;
+  gint refs; /* the fanout and each pending replay probe */
 };
 
 /* Marks a branch whose removal is already scheduled, so a branch fed by
@@ -29,8 +40,138 @@ ensure_debug (void)
   }
 }
 
+static void
+fanout_unref (GwFanout *fanout)
+{
+  if (!g_atomic_int_dec_and_test (&fanout->refs))
+    return;
+  g_queue_clear_full (&fanout->gop, (GDestroyNotify)gst_buffer_unref);
+  g_mutex_clear (&fanout->lock);
+  gst_object_unref (fanout->tee);
+  g_free (fanout);
+}
+
+static void
+clear_gop (GwFanout *fanout)
+{
+  g_queue_clear_full (&fanout->gop, (GDestroyNotify)gst_buffer_unref);
+  fanout->gop_bytes = 0;
+}
+
+/* Tee sink pad: keeps the current GOP. */
+static GstPadProbeReturn
+keep_gop (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  GwFanout *fanout = static_cast<GwFanout *> (data);
+
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+    if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
+      GstCaps *caps;
+      gst_event_parse_caps (event, &caps);
+      const GstStructure *s = gst_caps_get_structure (caps, 0);
+      g_mutex_lock (&fanout->lock);
+      fanout->video = s && g_str_has_prefix (gst_structure_get_name (s), "video/");
+      clear_gop (fanout); /* new caps: old frames would not decode */
+      g_mutex_unlock (&fanout->lock);
+    } else if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP
+               || GST_EVENT_TYPE (event) == GST_EVENT_STREAM_START
+               || GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+      g_mutex_lock (&fanout->lock);
+      clear_gop (fanout);
+      g_mutex_unlock (&fanout->lock);
+    }
+    return GST_PAD_PROBE_OK;
+  }
+
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  g_mutex_lock (&fanout->lock);
+  if (fanout->video) {
+    gboolean key = !GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+    gsize size = gst_buffer_get_size (buf);
+    if (key)
+      clear_gop (fanout);
+    if (!key && g_queue_is_empty (&fanout->gop)) {
+      /* nothing to start from until the next keyframe */
+    } else if (fanout->gop.length >= GW_GOP_MAX_BUFFERS
+               || fanout->gop_bytes + size > GW_GOP_MAX_BYTES) {
+      clear_gop (fanout);
+    } else {
+      g_queue_push_tail (&fanout->gop, gst_buffer_ref (buf));
+      fanout->gop_bytes += size;
+    }
+  }
+  g_mutex_unlock (&fanout->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+struct Replay
+{
+  GwFanout *fanout;
+  gboolean replaying;
+};
+
+static void
+replay_free (gpointer data)
+{
+  Replay *r = static_cast<Replay *> (data);
+  fanout_unref (r->fanout);
+  g_free (r);
+}
+
+/* A new tee src pad, on its first buffer (its sticky events are already
+ * sent): pushes the kept GOP first, retimed to end just before that buffer,
+ * so the branch starts at a keyframe without delaying the live stream. */
+static GstPadProbeReturn
+replay_gop (GstPad *src, GstPadProbeInfo *info, gpointer data)
+{
+  Replay *r = static_cast<Replay *> (data);
+  if (r->replaying)
+    return GST_PAD_PROBE_OK; /* our own pushes */
+
+  GstBuffer *live = GST_PAD_PROBE_INFO_BUFFER (info);
+  GQueue kept = G_QUEUE_INIT;
+  g_mutex_lock (&r->fanout->lock);
+  for (GList *l = r->fanout->gop.head; l && l->data != live; l = l->next)
+    g_queue_push_tail (&kept, gst_buffer_ref (GST_BUFFER (l->data)));
+  g_mutex_unlock (&r->fanout->lock);
+
+  guint n = kept.length;
+  if (n > 0 && GST_BUFFER_FLAG_IS_SET (live, GST_BUFFER_FLAG_DELTA_UNIT)) {
+    GST_DEBUG_OBJECT (src, "giving the new branch the %u frames since the last keyframe", n);
+    r->replaying = TRUE;
+    /* The segment the new pad got still has the position it had when the
+     * stream started: a time-leaky queue downstream would take the distance
+     * to our first buffer for its fill level and drop that buffer, the
+     * keyframe. Send the segment again positioned at the first buffer. */
+    g_autoptr (GstEvent) sticky = gst_pad_get_sticky_event (src, GST_EVENT_SEGMENT, 0);
+    if (sticky) {
+      GstSegment seg;
+      gst_event_copy_segment (sticky, &seg);
+      GstClockTime first = GST_BUFFER_PTS (GST_BUFFER (g_queue_peek_head (&kept)));
+      if (seg.format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (first))
+        seg.position = gw_gop_retime_time (0, n, GST_BUFFER_PTS (live), first);
+      GstEvent *ev = gst_event_new_segment (&seg);
+      gst_event_set_seqnum (ev, gst_event_get_seqnum (sticky));
+      gst_pad_push_event (src, ev);
+    }
+    GstFlowReturn ret = GST_FLOW_OK;
+    for (guint i = 0; i < n; i++) {
+      GstBuffer *buf = static_cast<GstBuffer *> (g_queue_pop_head (&kept));
+      if (ret != GST_FLOW_OK) {
+        gst_buffer_unref (buf);
+        continue;
+      }
+      ret = gst_pad_push (src, gw_gop_retime (buf, i, n, GST_BUFFER_PTS (live)));
+    }
+    r->replaying = FALSE;
+  }
+  g_queue_clear_full (&kept, (GDestroyNotify)gst_buffer_unref);
+  return GST_PAD_PROBE_REMOVE;
+}
+
 GwFanout *
-gw_fanout_new (GstBin * bin, GstPad * upstream, const gchar * name)
+gw_fanout_new (GstBin *bin, GstPad *upstream, const gchar *name)
 {
   ensure_debug ();
 
@@ -55,27 +196,40 @@ gw_fanout_new (GstBin * bin, GstPad * upstream, const gchar * name)
 
   GwFanout *fanout = g_new0 (GwFanout, 1);
   fanout->tee = GST_ELEMENT (gst_object_ref (tee));
+  g_mutex_init (&fanout->lock);
+  g_queue_init (&fanout->gop);
+  fanout->refs = 2; /* the caller's and the probe's */
+  gst_pad_add_probe (sink,
+                     (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER
+                                       | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM
+                                       | GST_PAD_PROBE_TYPE_EVENT_FLUSH),
+                     keep_gop, fanout, (GDestroyNotify)fanout_unref);
   return fanout;
 }
 
 GstCaps *
-gw_fanout_get_caps (GwFanout * fanout)
+gw_fanout_get_caps (GwFanout *fanout)
 {
   g_autoptr (GstPad) sink = gst_element_get_static_pad (fanout->tee, "sink");
   return gst_pad_get_current_caps (sink);
 }
 
 gboolean
-gw_fanout_attach (GwFanout * fanout, GstPad * sink)
+gw_fanout_attach (GwFanout *fanout, GstPad *sink)
 {
   GstPad *src = gst_element_request_pad_simple (fanout->tee, "src_%u");
   if (!src)
     return FALSE;
 
+  Replay *r = g_new0 (Replay, 1);
+  r->fanout = fanout;
+  g_atomic_int_inc (&fanout->refs);
+  gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, replay_gop, r, replay_free);
+
   GstPadLinkReturn ret = gst_pad_link (src, sink);
   if (GST_PAD_LINK_FAILED (ret)) {
     GST_WARNING_OBJECT (fanout->tee, "cannot link %" GST_PTR_FORMAT ": %s", sink,
-        gst_pad_link_get_name (ret));
+                        gst_pad_link_get_name (ret));
     gst_element_release_request_pad (fanout->tee, src);
     gst_object_unref (src);
     return FALSE;
@@ -92,7 +246,7 @@ struct Detach
 {
   GstElement *tee;
   GstPad *sink;
-  GstElement *branch;           /* nullable */
+  GstElement *branch; /* nullable */
   gint done;
 };
 
@@ -108,11 +262,11 @@ detach_free (gpointer data)
 }
 
 static gboolean
-branch_has_linked_sink_pads (GstElement * branch)
+branch_has_linked_sink_pads (GstElement *branch)
 {
   gboolean linked = FALSE;
   GST_OBJECT_LOCK (branch);
-  for (GList * l = branch->sinkpads; l; l = l->next) {
+  for (GList *l = branch->sinkpads; l; l = l->next) {
     if (gst_pad_is_linked (GST_PAD (l->data))) {
       linked = TRUE;
       break;
@@ -123,7 +277,7 @@ branch_has_linked_sink_pads (GstElement * branch)
 }
 
 static void
-remove_branch (GstElement * branch, gpointer user_data)
+remove_branch (GstElement *branch, gpointer user_data)
 {
   gst_element_set_state (branch, GST_STATE_NULL);
   GstObject *parent = gst_object_get_parent (GST_OBJECT (branch));
@@ -135,7 +289,7 @@ remove_branch (GstElement * branch, gpointer user_data)
 }
 
 static GstPadProbeReturn
-unlink_when_idle (GstPad * src, GstPadProbeInfo * info, gpointer data)
+unlink_when_idle (GstPad *src, GstPadProbeInfo *info, gpointer data)
 {
   Detach *d = static_cast<Detach *> (data);
 
@@ -161,7 +315,7 @@ unlink_when_idle (GstPad * src, GstPadProbeInfo * info, gpointer data)
 }
 
 gboolean
-gw_fanout_detach (GwFanout * fanout, GstPad * sink, GstElement * branch)
+gw_fanout_detach (GwFanout *fanout, GstPad *sink, GstElement *branch)
 {
   GstPad *src = gst_pad_get_peer (sink);
   if (!src)
@@ -193,7 +347,7 @@ gw_fanout_detach (GwFanout * fanout, GstPad * sink, GstElement * branch)
 }
 
 guint
-gw_fanout_get_n_attached (GwFanout * fanout)
+gw_fanout_get_n_attached (GwFanout *fanout)
 {
   GST_OBJECT_LOCK (fanout->tee);
   guint n = fanout->n_attached;
@@ -202,10 +356,9 @@ gw_fanout_get_n_attached (GwFanout * fanout)
 }
 
 void
-gw_fanout_free (GwFanout * fanout)
+gw_fanout_free (GwFanout *fanout)
 {
   if (!fanout)
     return;
-  gst_object_unref (fanout->tee);
-  g_free (fanout);
+  fanout_unref (fanout);
 }
