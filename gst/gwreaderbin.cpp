@@ -495,6 +495,21 @@ add_send_path (GwReaderBin * self, Stream * st, const GwStreamFormat * format, g
 
 /* ---------------------------------------------------------------- ICE */
 
+void
+gw_reader_bin_prepare (void)
+{
+  static gsize once = 0;
+  if (g_once_init_enter (&once)) {
+    /* webrtcbin's DTLS elements share one generated certificate per
+     * process, made when the first of them is created. */
+    GstElement *dec = gst_element_factory_make ("dtlsdec", NULL);
+    if (dec)
+      gst_object_unref (gst_object_ref_sink (dec));
+    GST_DEBUG ("DTLS certificate ready");
+    g_once_init_leave (&once, 1);
+  }
+}
+
 static void
 apply_ice_config (GwReaderBin * self)
 {
@@ -526,6 +541,15 @@ apply_ice_config (GwReaderBin * self)
   /* Browsers reach us over UDP; ICE-TCP only costs sockets. */
   if (g_object_class_find_property (G_OBJECT_GET_CLASS (ice), "ice-tcp"))
     g_object_set (ice, "ice-tcp", FALSE, NULL);
+  /* libnice built with UPnP IGD support asks the LAN's router for a port
+   * mapping and holds "gathering done" back for up to 200 ms waiting for it:
+   * a server has no use for that, and every viewer's answer would wait. */
+  GObject *agent = NULL;
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (ice), "agent"))
+    g_object_get (ice, "agent", &agent, NULL);
+  if (agent && g_object_class_find_property (G_OBJECT_GET_CLASS (agent), "upnp"))
+    g_object_set (agent, "upnp", FALSE, NULL);
+  g_clear_object (&agent);
   if (max_port && max_port >= min_port)
     g_object_set (ice, "max-rtp-port", max_port, "min-rtp-port", min_port, NULL);
   else if (min_port)

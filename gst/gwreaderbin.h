@@ -61,4 +61,10 @@ typedef enum
   GW_READER_ERROR_STATE,
 } GwReaderError;
 
+/* Makes the process's DTLS certificate now (a fraction of a second) instead
+ * of when the first viewer connects, when every viewer answered meanwhile
+ * would wait for it. Idempotent; servers call it at start-up, gwsink when it
+ * starts. */
+void gw_reader_bin_prepare (void);
+
 G_END_DECLS

@@ -925,6 +925,8 @@ static GstStateChangeReturn
 gw_sink_change_state (GstElement * element, GstStateChange transition)
 {
   GwSink *self = GW_SINK (element);
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY)
+    gw_reader_bin_prepare ();
   if (transition == GST_STATE_CHANGE_NULL_TO_READY && !start_server (self))
     return GST_STATE_CHANGE_FAILURE;
 

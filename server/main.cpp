@@ -5,6 +5,7 @@
 #endif
 
 #include "gwelements.h"
+#include "gwreaderbin.h"
 #include "http.h"
 #include "manager.h"
 
@@ -126,6 +127,7 @@ main (int argc, char **argv)
 
   gst_init (&argc, &argv);
   gw_elements_register_static ();
+  gw_reader_bin_prepare ();
   g_log_set_default_handler (log_handler, NULL);
 
   /* Refuse to start on any broken file, with the same messages as
