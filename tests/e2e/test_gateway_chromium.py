@@ -3,8 +3,12 @@
 
 User-visible checks: the index at / links the path; /cam/ is an HTML page;
 on it, Chromium (reporting its own getStats and the <video> element)
-decodes H.264 frames of the camera's 320x240, over one RTSP session.
+decodes H.264 frames of the camera's 320x240, over one RTSP session. Then
+it plays the shipped demo path (pipelines/demo.pipeline, what the README's
+quick start serves) at its 640x360.
 """
+
+import os
 
 import gwtest as g
 import test_gateway_lib as gl
@@ -14,6 +18,8 @@ def test(procs):
     cam, url = g.start_camera(procs)
     gw = gl.Gateway(procs)
     gw.write_path("cam", "[path]\nsource=%s\non-demand=true\n" % url)
+    with open(os.path.join(os.environ["GW_SOURCE_DIR"], "pipelines", "demo.pipeline")) as f:
+        gw.write_path("demo", f.read())
     gw.start()
 
     st, _, body = g.http_request("GET", gw.base_url() + "/")
@@ -25,6 +31,9 @@ def test(procs):
     g.check(g.camera_sessions(cam) == 1,
             "%d camera sessions for one browser" % g.camera_sessions(cam))
     gw.check_no_criticals("while Chromium played")
+
+    g.chromium_plays(procs, gw.base_url() + "/demo/", 640, 360)
+    gw.check_no_criticals("while Chromium played the demo")
 
 if __name__ == "__main__":
     g.run_test(test, timeout=100)
