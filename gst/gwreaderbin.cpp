@@ -5,79 +5,28 @@
  * negotiated, once the input caps are known; the gate stays closed until the
  * peer connection is up, then lets the stream start on a keyframe.
  *
- * Locking: the object lock protects the streams array, the properties and the
- * negotiation fields. It is never held while emitting a signal, changing an
- * element's state, or calling into webrtcbin.
+ * This file holds the element: its type, request pads, properties and
+ * signals, the ICE settings and peer-connection state, and the bin
+ * overrides. Payloading and the answer/offer flows are in
+ * gwreadernegotiate.cpp; what both share, and the locking rules, are in
+ * gwreaderbin-private.h.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
-#include "gwreaderbin.h"
-#include "gwkeyframegate.h"
-#include "gwsdp.h"
+#include "gwreaderbin-private.h"
 
-#include <gst/webrtc/webrtc.h>
-#include <string.h>
+GST_DEBUG_CATEGORY (gw_reader_bin_debug);
 
-GST_DEBUG_CATEGORY_STATIC (gw_reader_bin_debug);
-#define GST_CAT_DEFAULT gw_reader_bin_debug
-
+/* The quark's name is stringified: clang-format must not space it out. */
+/* clang-format off */
 G_DEFINE_QUARK (gw-reader-error-quark, gw_reader_error)
+/* clang-format on */
 
 #define DEFAULT_MAX_QUEUE_TIME (500 * GST_MSECOND)
 #define DEFAULT_GATHER_TIMEOUT 1500
 #define DEFAULT_CAPS_TIMEOUT 10000
-#define H264_MTU 1200
-
-typedef struct
-{
-  GwReaderBin *self;            /* owner, borrowed */
-  gchar *name;
-  gboolean video;
-  GstPad *ghost;                /* owned by the element */
-  GstElement *queue;            /* children of the bin, a ref held each so */
-  GstElement *gate;             /* release_pad works after the bin's dispose */
-  GstElement *pay;              /* NULL until negotiated */
-  GstPad *webrtc_pad;           /* requested webrtcbin pad, ref held */
-  GstCaps *caps;                /* input caps, NULL until they arrive */
-  GstCaps *rtp_caps;            /* what we send, fixed at negotiation */
-} Stream;
-
-typedef enum
-{
-  NEG_IDLE,
-  NEG_WAIT_CAPS,
-  NEG_RUNNING,
-  NEG_DONE,
-  NEG_FAILED,
-} NegState;
-
-struct _GwReaderBin
-{
-  GstBin parent;
-
-  GstElement *webrtcbin;        /* child, with our own ref (outlives the bin's dispose) */
-
-  /* Protected by the object lock. */
-  GPtrArray *streams;           /* Stream* */
-  guint next_video, next_audio;
-  gchar *stun_server;
-  gchar *turn_servers;
-  gchar *ice_addresses;
-  guint min_port, max_port;
-  guint64 max_queue_time;
-  guint gather_timeout;
-  guint caps_timeout;
-  GstWebRTCPeerConnectionState connection_state;
-
-  NegState neg;
-  gboolean offerer;
-  GstSDPMessage *pending_offer; /* remote offer waiting for input caps */
-  GstPromise *promise;          /* the caller's promise being answered */
-  GstClockID timer;             /* caps or gathering time limit */
-  gint answered;                /* atomic: caller's promise replied */
-};
 
 enum
 {
@@ -105,85 +54,14 @@ enum
 };
 static guint signals[N_SIGNALS];
 
-static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE ("video_%u",
-    GST_PAD_SINK, GST_PAD_REQUEST,
+static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE (
+    "video_%u", GST_PAD_SINK, GST_PAD_REQUEST,
     GST_STATIC_CAPS ("video/x-h264, stream-format=(string)byte-stream, alignment=(string)au"));
-static GstStaticPadTemplate audio_template = GST_STATIC_PAD_TEMPLATE ("audio_%u",
-    GST_PAD_SINK, GST_PAD_REQUEST,
-    GST_STATIC_CAPS ("audio/x-opus; audio/x-mulaw; audio/x-alaw"));
+static GstStaticPadTemplate audio_template
+    = GST_STATIC_PAD_TEMPLATE ("audio_%u", GST_PAD_SINK, GST_PAD_REQUEST,
+                               GST_STATIC_CAPS ("audio/x-opus; audio/x-mulaw; audio/x-alaw"));
 
 G_DEFINE_TYPE (GwReaderBin, gw_reader_bin, GST_TYPE_BIN)
-
-static void try_negotiate (GwReaderBin * self);
-
-/* ---------------------------------------------------------------- errors */
-
-static void
-reply_caller (GwReaderBin * self, GstStructure * s)
-{
-  GST_OBJECT_LOCK (self);
-  GstPromise *promise = self->promise;
-  self->promise = NULL;
-  GST_OBJECT_UNLOCK (self);
-  if (promise) {
-    gst_promise_reply (promise, s);
-    gst_promise_unref (promise);
-  } else if (s) {
-    gst_structure_free (s);
-  }
-}
-
-/* Fails the negotiation in progress: replies the caller's promise with
- * @error (taken). */
-static void
-fail_negotiation (GwReaderBin * self, const gchar * reply_name, GError * error)
-{
-  GST_WARNING_OBJECT (self, "negotiation failed: %s", error->message);
-  GST_OBJECT_LOCK (self);
-  self->neg = NEG_FAILED;
-  GST_OBJECT_UNLOCK (self);
-  if (g_atomic_int_compare_and_exchange (&self->answered, 0, 1))
-    reply_caller (self, gst_structure_new (reply_name, "error", G_TYPE_ERROR, error, NULL));
-  g_error_free (error);
-}
-
-static const gchar *
-reply_name (GwReaderBin * self)
-{
-  return self->offerer ? "gw-offer" : "gw-answer";
-}
-
-/* ---------------------------------------------------------------- timers */
-
-static void
-cancel_timer (GwReaderBin * self)
-{
-  GST_OBJECT_LOCK (self);
-  GstClockID id = self->timer;
-  self->timer = NULL;
-  GST_OBJECT_UNLOCK (self);
-  if (id) {
-    gst_clock_id_unschedule (id);
-    gst_clock_id_unref (id);
-  }
-}
-
-/* Schedules @func on a GStreamer helper thread after @ms milliseconds; the
- * pending callback holds a ref on @self. */
-static void
-start_timer (GwReaderBin * self, guint ms, GstClockCallback func)
-{
-  cancel_timer (self);
-  GstClock *clock = gst_system_clock_obtain ();
-  GstClockID id = gst_clock_new_single_shot_id (clock,
-      gst_clock_get_time (clock) + ms * GST_MSECOND);
-  gst_object_unref (clock);
-  GST_OBJECT_LOCK (self);
-  self->timer = gst_clock_id_ref (id);
-  GST_OBJECT_UNLOCK (self);
-  gst_clock_id_wait_async (id, func, gst_object_ref (self), gst_object_unref);
-  gst_clock_id_unref (id);
-}
 
 /* ---------------------------------------------------------------- streams */
 
@@ -202,14 +80,14 @@ stream_free (gpointer data)
 }
 
 static void
-for_each_gate (GwReaderBin * self, GwGateMode mode, gboolean only_open)
+for_each_gate (GwReaderBin *self, GwGateMode mode, gboolean only_open)
 {
   GST_OBJECT_LOCK (self);
   for (guint i = 0; i < self->streams->len; i++) {
     Stream *st = static_cast<Stream *> (g_ptr_array_index (self->streams, i));
     GwKeyframeGate *gate = GW_KEYFRAME_GATE (st->gate);
     if (!st->pay)
-      continue;                 /* not part of the session */
+      continue; /* not part of the session */
     if (only_open && gw_keyframe_gate_get_mode (gate) != GW_GATE_OPEN)
       continue;
     gw_keyframe_gate_set_mode (gate, mode);
@@ -218,7 +96,7 @@ for_each_gate (GwReaderBin * self, GwGateMode mode, gboolean only_open)
 }
 
 static void
-on_queue_overrun (GstElement * queue, gpointer user_data)
+on_queue_overrun (GstElement *queue, gpointer user_data)
 {
   /* The viewer is slower than the stream: what follows the dropped data
    * cannot be decoded, so restart this stream on the next keyframe. */
@@ -230,13 +108,13 @@ on_queue_overrun (GstElement * queue, gpointer user_data)
 }
 
 static void
-negotiate_async (GstElement * element, gpointer user_data)
+negotiate_async (GstElement *element, gpointer user_data)
 {
-  try_negotiate (GW_READER_BIN (element));
+  gw_reader_bin_try_negotiate (GW_READER_BIN (element));
 }
 
 static GstPadProbeReturn
-on_input_event (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+on_input_event (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
   if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
@@ -259,8 +137,8 @@ on_input_event (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
 }
 
 static GstPad *
-gw_reader_bin_request_new_pad (GstElement * element, GstPadTemplate * templ,
-    const gchar * name, const GstCaps * caps)
+gw_reader_bin_request_new_pad (GstElement *element, GstPadTemplate *templ, const gchar *name,
+                               const GstCaps *caps)
 {
   GwReaderBin *self = GW_READER_BIN (element);
   gboolean video = g_str_equal (GST_PAD_TEMPLATE_NAME_TEMPLATE (templ), "video_%u");
@@ -271,9 +149,9 @@ gw_reader_bin_request_new_pad (GstElement * element, GstPadTemplate * templ,
     GST_WARNING_OBJECT (self, "cannot add a stream once the session is negotiated");
     return NULL;
   }
-  g_autofree gchar *pad_name = name ? g_strdup (name) :
-      g_strdup_printf ("%s_%u", video ? "video" : "audio",
-      video ? self->next_video : self->next_audio);
+  g_autofree gchar *pad_name = name ? g_strdup (name)
+                                    : g_strdup_printf ("%s_%u", video ? "video" : "audio",
+                                                       video ? self->next_video : self->next_audio);
   if (video)
     self->next_video++;
   else
@@ -288,10 +166,9 @@ gw_reader_bin_request_new_pad (GstElement * element, GstPadTemplate * templ,
     return NULL;
   }
   /* Leaky downstream: a slow viewer loses old data, the tee never waits. */
-  g_object_set (queue, "leaky", 2, "max-size-buffers", 0, "max-size-bytes", 0,
-      "max-size-time", max_time, "silent", FALSE, NULL);
-  g_signal_connect_object (queue, "overrun", G_CALLBACK (on_queue_overrun), gate,
-      (GConnectFlags) 0);
+  g_object_set (queue, "leaky", 2, "max-size-buffers", 0, "max-size-bytes", 0, "max-size-time",
+                max_time, "silent", FALSE, NULL);
+  g_signal_connect_object (queue, "overrun", G_CALLBACK (on_queue_overrun), gate, (GConnectFlags)0);
   gst_bin_add_many (GST_BIN (self), queue, gate, NULL);
   gst_element_link (queue, gate);
 
@@ -318,7 +195,7 @@ gw_reader_bin_request_new_pad (GstElement * element, GstPadTemplate * templ,
 }
 
 static void
-gw_reader_bin_release_pad (GstElement * element, GstPad * pad)
+gw_reader_bin_release_pad (GstElement *element, GstPad *pad)
 {
   GwReaderBin *self = GW_READER_BIN (element);
   Stream *st = NULL;
@@ -336,161 +213,19 @@ gw_reader_bin_release_pad (GstElement * element, GstPad * pad)
     return;
 
   GstElement *elements[] = { st->queue, st->gate, st->pay };
-  for (GstElement * e:elements) {
+  for (GstElement *e : elements) {
     if (!e || !gst_object_has_as_parent (GST_OBJECT (e), GST_OBJECT (self)))
       continue;
     gst_element_set_locked_state (e, TRUE);
     gst_element_set_state (e, GST_STATE_NULL);
     gst_bin_remove (GST_BIN (self), e);
   }
-  if (st->webrtc_pad && gst_object_has_as_parent (GST_OBJECT (st->webrtc_pad),
-          GST_OBJECT (self->webrtcbin)))
+  if (st->webrtc_pad
+      && gst_object_has_as_parent (GST_OBJECT (st->webrtc_pad), GST_OBJECT (self->webrtcbin)))
     gst_element_release_request_pad (self->webrtcbin, st->webrtc_pad);
   gst_pad_set_active (pad, FALSE);
   gst_element_remove_pad (element, pad);
   stream_free (st);
-}
-
-/* ---------------------------------------------------------------- payloading */
-
-/* Keeps what the payloader sends in line with the negotiated SDP: its caps
- * get the payload type and profile-level-id of the answer, and its question
- * "what does downstream accept" is answered without the profile, so any
- * profile the camera sends can be payloaded under the one the browser
- * offered (browsers decode every profile they list). */
-static GstPadProbeReturn
-on_pay_src (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
-{
-  Stream *st = static_cast<Stream *> (user_data);
-
-  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
-    GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
-    if (GST_EVENT_TYPE (event) != GST_EVENT_CAPS)
-      return GST_PAD_PROBE_OK;
-    GstCaps *caps;
-    gst_event_parse_caps (event, &caps);
-    GstCaps *fixed = gst_caps_copy (caps);
-    GstStructure *out = gst_caps_get_structure (fixed, 0);
-    const GstStructure *want = gst_caps_get_structure (st->rtp_caps, 0);
-    for (gint i = 0; i < gst_structure_n_fields (want); i++) {
-      const gchar *field = gst_structure_nth_field_name (want, i);
-      gst_structure_set_value (out, field, gst_structure_get_value (want, field));
-    }
-    gst_event_unref (event);
-    info->data = gst_event_new_caps (fixed);
-    gst_caps_unref (fixed);
-    return GST_PAD_PROBE_OK;
-  }
-
-  if (info->type & GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM) {
-    GstQuery *query = GST_PAD_PROBE_INFO_QUERY (info);
-    if (GST_QUERY_TYPE (query) != GST_QUERY_CAPS)
-      return GST_PAD_PROBE_OK;
-    GstCaps *filter = NULL;
-    gst_query_parse_caps (query, &filter);
-    GstCaps *loose = gst_caps_copy (st->rtp_caps);
-    /* Without the payload type too: a static or low type the offer chose
-     * (e.g. 41 for High 4:4:4) is outside the payloaders' 96-127 template,
-     * and the caps event above sets it anyway. */
-    gst_structure_remove_fields (gst_caps_get_structure (loose, 0), "profile-level-id",
-        "packetization-mode", "payload", "ssrc", NULL);
-    if (filter) {
-      GstCaps *tmp = gst_caps_intersect_full (filter, loose, GST_CAPS_INTERSECT_FIRST);
-      gst_caps_unref (loose);
-      loose = tmp;
-    }
-    gst_query_set_caps_result (query, loose);
-    gst_caps_unref (loose);
-    return GST_PAD_PROBE_HANDLED;
-  }
-  return GST_PAD_PROBE_OK;
-}
-
-static GstElement *
-make_payloader (const GwStreamFormat * format, guint pt)
-{
-  GstElement *pay = NULL;
-  switch (format->codec) {
-    case GW_CODEC_H264:
-      pay = gst_element_factory_make ("rtph264pay", NULL);
-      if (pay)
-        g_object_set (pay, "config-interval", -1, "aggregate-mode", 1 /* zero-latency */ ,
-            NULL);
-      break;
-    case GW_CODEC_OPUS:
-      pay = gst_element_factory_make ("rtpopuspay", NULL);
-      break;
-    case GW_CODEC_PCMU:
-      pay = gst_element_factory_make ("rtppcmupay", NULL);
-      break;
-    case GW_CODEC_PCMA:
-      pay = gst_element_factory_make ("rtppcmapay", NULL);
-      break;
-    default:
-      break;
-  }
-  if (pay)
-    g_object_set (pay, "pt", pt, "mtu", (guint) H264_MTU, NULL);
-  return pay;
-}
-
-/* Adds the payloader of @st and links it to a new webrtcbin pad whose
- * transceiver sends @rtp_caps only. Not on a streaming thread. */
-static gboolean
-add_send_path (GwReaderBin * self, Stream * st, const GwStreamFormat * format, guint pt,
-    GstCaps * rtp_caps, GError ** error)
-{
-  GstElement *pay = make_payloader (format, pt);
-  /* A fixed SSRC, announced in the SDP (a=ssrc): browsers without the mid
-   * header extension route packets to the track by it. */
-  guint ssrc = g_random_int ();
-  rtp_caps = gst_caps_copy (rtp_caps);
-  gst_caps_set_simple (rtp_caps, "ssrc", G_TYPE_UINT, ssrc, NULL);
-  g_autoptr (GstCaps) owned_caps = rtp_caps;
-  if (pay)
-    g_object_set (pay, "ssrc", ssrc, NULL);
-  if (!pay) {
-    g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION,
-        "no payloader for stream %s", st->name);
-    return FALSE;
-  }
-
-  GstPad *wpad = gst_element_request_pad_simple (self->webrtcbin, "sink_%u");
-  if (!wpad) {
-    gst_object_unref (gst_object_ref_sink (pay));
-    g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION,
-        "webrtcbin refused a send pad (are the nice and dtls plugins installed?)");
-    return FALSE;
-  }
-  GstWebRTCRTPTransceiver *trans = NULL;
-  g_object_get (wpad, "transceiver", &trans, NULL);
-  if (trans) {
-    g_object_set (trans, "direction", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_SENDONLY,
-        "codec-preferences", rtp_caps, NULL);
-    gst_object_unref (trans);
-  }
-
-  GST_OBJECT_LOCK (self);
-  st->rtp_caps = gst_caps_ref (rtp_caps);
-  st->webrtc_pad = wpad;
-  st->pay = GST_ELEMENT (gst_object_ref (pay));
-  GST_OBJECT_UNLOCK (self);
-
-  gst_bin_add (GST_BIN (self), pay);
-  g_autoptr (GstPad) pay_src = gst_element_get_static_pad (pay, "src");
-  gst_pad_add_probe (pay_src, (GstPadProbeType) (GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
-          GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM), on_pay_src, st, NULL);
-  /* No caps check at link time: the payloader's template allows only
-   * dynamic payload types, the probe above makes its caps what was agreed. */
-  if (GST_PAD_LINK_FAILED (gst_pad_link_full (pay_src, wpad, GST_PAD_LINK_CHECK_NOTHING))
-      || !gst_element_link (st->gate, pay)) {
-    g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION,
-        "cannot link the payloader of %s", st->name);
-    return FALSE;
-  }
-  gst_element_sync_state_with_parent (pay);
-  GST_DEBUG_OBJECT (self, "%s sent as %" GST_PTR_FORMAT, st->name, rtp_caps);
-  return TRUE;
 }
 
 /* ---------------------------------------------------------------- ICE */
@@ -510,8 +245,8 @@ gw_reader_bin_prepare (void)
   }
 }
 
-static void
-apply_ice_config (GwReaderBin * self)
+void
+gw_reader_bin_apply_ice_config (GwReaderBin *self)
 {
   GST_OBJECT_LOCK (self);
   g_autofree gchar *stun = g_strdup (self->stun_server);
@@ -570,13 +305,13 @@ apply_ice_config (GwReaderBin * self)
 }
 
 static void
-on_ice_candidate (GstElement * webrtc, guint mline, gchar * candidate, GwReaderBin * self)
+on_ice_candidate (GstElement *webrtc, guint mline, gchar *candidate, GwReaderBin *self)
 {
   g_signal_emit (self, signals[SIGNAL_ICE_CANDIDATE], 0, mline, candidate);
 }
 
 static void
-on_connection_state (GstElement * webrtc, GParamSpec * pspec, GwReaderBin * self)
+on_connection_state (GstElement *webrtc, GParamSpec *pspec, GwReaderBin *self)
 {
   GstWebRTCPeerConnectionState state;
   g_object_get (webrtc, "connection-state", &state, NULL);
@@ -591,451 +326,17 @@ on_connection_state (GstElement * webrtc, GParamSpec * pspec, GwReaderBin * self
   if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED)
     for_each_gate (self, GW_GATE_WAITING, FALSE);
   else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED
-      || state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED)
+           || state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED)
     for_each_gate (self, GW_GATE_CLOSED, FALSE);
 
   g_object_notify (G_OBJECT (self), "connection-state");
 
   if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED) {
     GError *err = g_error_new (GW_READER_ERROR, GW_READER_ERROR_CONNECTION,
-        "the peer connection failed (ICE or DTLS)");
+                               "the peer connection failed (ICE or DTLS)");
     g_signal_emit (self, signals[SIGNAL_READER_ERROR], 0, err);
     g_error_free (err);
   }
-}
-
-/* ---------------------------------------------------------------- answer */
-
-static void
-finish_answer (GwReaderBin * self)
-{
-  cancel_timer (self);
-  if (!g_atomic_int_compare_and_exchange (&self->answered, 0, 1))
-    return;
-
-  GstWebRTCSessionDescription *local = NULL;
-  g_object_get (self->webrtcbin, "local-description", &local, NULL);
-  if (!local) {
-    g_atomic_int_set (&self->answered, 0);
-    fail_negotiation (self, "gw-answer", g_error_new (GW_READER_ERROR,
-            GW_READER_ERROR_NEGOTIATION, "no local description"));
-    return;
-  }
-  gchar *text = gst_sdp_message_as_text (local->sdp);
-  gst_webrtc_session_description_free (local);
-
-  GST_OBJECT_LOCK (self);
-  self->neg = NEG_DONE;
-  GST_OBJECT_UNLOCK (self);
-  GST_DEBUG_OBJECT (self, "answer ready");
-  reply_caller (self, gst_structure_new ("gw-answer", "sdp", G_TYPE_STRING, text, NULL));
-  g_free (text);
-}
-
-static gboolean
-gather_timeout_cb (GstClock * clock, GstClockTime time, GstClockID id, gpointer user_data)
-{
-  GwReaderBin *self = GW_READER_BIN (user_data);
-  GST_INFO_OBJECT (self, "ICE gathering not complete in time, answering with what we have");
-  finish_answer (self);
-  return TRUE;
-}
-
-static void
-on_gathering_state (GstElement * webrtc, GParamSpec * pspec, GwReaderBin * self)
-{
-  GstWebRTCICEGatheringState state;
-  g_object_get (webrtc, "ice-gathering-state", &state, NULL);
-  gboolean answering;
-  GST_OBJECT_LOCK (self);
-  answering = !self->offerer && self->neg == NEG_RUNNING;
-  GST_OBJECT_UNLOCK (self);
-  if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE && answering)
-    finish_answer (self);
-}
-
-/* A webrtcbin promise reply, or an error built from it. */
-static GError *
-promise_error (GstPromise * promise, const gchar * what)
-{
-  if (gst_promise_wait (promise) != GST_PROMISE_RESULT_REPLIED)
-    return g_error_new (GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION, "%s: interrupted", what);
-  const GstStructure *reply = gst_promise_get_reply (promise);
-  GError *err = NULL;
-  if (reply && gst_structure_has_field (reply, "error")) {
-    gst_structure_get (reply, "error", G_TYPE_ERROR, &err, NULL);
-    GError *out = g_error_new (GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION, "%s: %s", what,
-        err ? err->message : "unknown error");
-    g_clear_error (&err);
-    return out;
-  }
-  return NULL;
-}
-
-/* The description (@field: "offer" or "answer") from webrtcbin's reply to
- * create-offer/create-answer; drops our ref on @promise. NULL with @error on
- * failure. */
-static GstWebRTCSessionDescription *
-take_description (GstPromise * promise, const gchar * field, GError ** error)
-{
-  g_autofree gchar *what = g_strdup_printf ("creating the %s", field);
-  GError *err = promise_error (promise, what);
-  GstWebRTCSessionDescription *desc = NULL;
-  if (!err)
-    gst_structure_get (gst_promise_get_reply (promise), field,
-        GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &desc, NULL);
-  gst_promise_unref (promise);
-  if (!err && !desc)
-    err = g_error_new (GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION, "%s gave nothing", what);
-  if (err)
-    g_propagate_error (error, err);
-  return desc;
-}
-
-static void
-on_local_answer_set (GstPromise * promise, gpointer user_data)
-{
-  GwReaderBin *self = GW_READER_BIN (user_data);
-  GError *err = promise_error (promise, "setting the answer");
-  gst_promise_unref (promise);
-  if (err) {
-    fail_negotiation (self, "gw-answer", err);
-    return;
-  }
-  GstWebRTCICEGatheringState state;
-  g_object_get (self->webrtcbin, "ice-gathering-state", &state, NULL);
-  if (state == GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) {
-    finish_answer (self);
-    return;
-  }
-  GST_OBJECT_LOCK (self);
-  guint ms = self->gather_timeout;
-  GST_OBJECT_UNLOCK (self);
-  start_timer (self, ms, gather_timeout_cb);
-}
-
-/* Whether the answer sends at least one stream. */
-static gboolean
-answer_sends (GstWebRTCSessionDescription * answer)
-{
-  for (guint i = 0; i < gst_sdp_message_medias_len (answer->sdp); i++) {
-    const GstSDPMedia *m = gst_sdp_message_get_media (answer->sdp, i);
-    if (gst_sdp_media_get_port (m) != 0
-        && (gst_sdp_media_get_attribute_val (m, "sendonly")
-            || gst_sdp_media_get_attribute_val (m, "sendrecv")))
-      return TRUE;
-  }
-  return FALSE;
-}
-
-static void
-on_answer_created (GstPromise * promise, gpointer user_data)
-{
-  GwReaderBin *self = GW_READER_BIN (user_data);
-  GError *err = NULL;
-  GstWebRTCSessionDescription *answer = take_description (promise, "answer", &err);
-  if (err) {
-    fail_negotiation (self, "gw-answer", err);
-    return;
-  }
-  if (!answer || !answer_sends (answer)) {
-    if (answer)
-      gst_webrtc_session_description_free (answer);
-    fail_negotiation (self, "gw-answer", g_error_new (GW_READER_ERROR,
-            GW_READER_ERROR_NO_COMMON_CODEC, "the answer would send no media"));
-    return;
-  }
-  GstPromise *next = gst_promise_new_with_change_func (on_local_answer_set,
-      gst_object_ref (self), gst_object_unref);
-  g_signal_emit_by_name (self->webrtcbin, "set-local-description", answer, next);
-  gst_webrtc_session_description_free (answer);
-}
-
-static void
-on_remote_offer_set (GstPromise * promise, gpointer user_data)
-{
-  GwReaderBin *self = GW_READER_BIN (user_data);
-  GError *err = promise_error (promise, "applying the offer");
-  gst_promise_unref (promise);
-  if (err) {
-    fail_negotiation (self, "gw-answer", err);
-    return;
-  }
-  GstPromise *next = gst_promise_new_with_change_func (on_answer_created,
-      gst_object_ref (self), gst_object_unref);
-  g_signal_emit_by_name (self->webrtcbin, "create-answer", NULL, next);
-}
-
-/* ---------------------------------------------------------------- offer */
-
-static void
-on_local_offer_set (GstPromise * promise, gpointer user_data)
-{
-  GwReaderBin *self = GW_READER_BIN (user_data);
-  GError *err = promise_error (promise, "setting the offer");
-  gst_promise_unref (promise);
-  if (err) {
-    fail_negotiation (self, "gw-offer", err);
-    return;
-  }
-  GstWebRTCSessionDescription *local = NULL;
-  g_object_get (self->webrtcbin, "local-description", &local, NULL);
-  if (!local) {
-    fail_negotiation (self, "gw-offer", g_error_new (GW_READER_ERROR,
-            GW_READER_ERROR_NEGOTIATION, "no local description"));
-    return;
-  }
-  gchar *text = gst_sdp_message_as_text (local->sdp);
-  gst_webrtc_session_description_free (local);
-  if (g_atomic_int_compare_and_exchange (&self->answered, 0, 1))
-    reply_caller (self, gst_structure_new ("gw-offer", "sdp", G_TYPE_STRING, text, NULL));
-  g_free (text);
-}
-
-static void
-on_offer_created (GstPromise * promise, gpointer user_data)
-{
-  GwReaderBin *self = GW_READER_BIN (user_data);
-  GError *err = NULL;
-  GstWebRTCSessionDescription *offer = take_description (promise, "offer", &err);
-  if (err) {
-    fail_negotiation (self, "gw-offer", err);
-    return;
-  }
-  GstPromise *next = gst_promise_new_with_change_func (on_local_offer_set,
-      gst_object_ref (self), gst_object_unref);
-  g_signal_emit_by_name (self->webrtcbin, "set-local-description", offer, next);
-  gst_webrtc_session_description_free (offer);
-}
-
-/* ---------------------------------------------------------------- negotiation */
-
-static gboolean
-caps_timeout_cb (GstClock * clock, GstClockTime time, GstClockID id, gpointer user_data)
-{
-  GwReaderBin *self = GW_READER_BIN (user_data);
-  GST_OBJECT_LOCK (self);
-  gboolean waiting = self->neg == NEG_WAIT_CAPS;
-  GST_OBJECT_UNLOCK (self);
-  if (waiting)
-    fail_negotiation (self, reply_name (self), g_error_new (GW_READER_ERROR,
-            GW_READER_ERROR_NEGOTIATION, "the stream did not start in time (no caps)"));
-  return TRUE;
-}
-
-/* Runs once every input has caps: builds the send paths and drives webrtcbin.
- * Never on a streaming thread. */
-static void
-try_negotiate (GwReaderBin * self)
-{
-  GST_OBJECT_LOCK (self);
-  if (self->neg != NEG_WAIT_CAPS) {
-    GST_OBJECT_UNLOCK (self);
-    return;
-  }
-  guint n = self->streams->len;
-  for (guint i = 0; i < n; i++) {
-    if (!static_cast<Stream *> (g_ptr_array_index (self->streams, i))->caps) {
-      GST_OBJECT_UNLOCK (self);
-      return;                   /* on_input_event calls again */
-    }
-  }
-  if (n == 0) {
-    GST_OBJECT_UNLOCK (self);
-    return;
-  }
-  self->neg = NEG_RUNNING;
-  gboolean offerer = self->offerer;
-  GstSDPMessage *offer = self->pending_offer;
-  self->pending_offer = NULL;
-  /* Snapshot the streams (they only go away with the element). */
-  g_autofree Stream **streams = g_new0 (Stream *, n);
-  g_autofree GwStreamFormat *formats = g_new0 (GwStreamFormat, n);
-  g_autofree GwOfferChoice *choices = g_new0 (GwOfferChoice, n);
-  g_autofree gboolean *chosen = g_new0 (gboolean, n);
-  gboolean formats_ok = TRUE;
-  for (guint i = 0; i < n; i++) {
-    streams[i] = static_cast<Stream *> (g_ptr_array_index (self->streams, i));
-    formats_ok &= gw_stream_format_from_caps (streams[i]->caps, &formats[i]);
-  }
-  GST_OBJECT_UNLOCK (self);
-  cancel_timer (self);
-
-  const gchar *rname = offerer ? "gw-offer" : "gw-answer";
-  if (!formats_ok) {
-    if (offer)
-      gst_sdp_message_free (offer);
-    fail_negotiation (self, rname, g_error_new (GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION,
-            "an input stream has caps we cannot send"));
-    return;
-  }
-
-  guint placed = n;
-  if (offerer) {
-    for (guint i = 0; i < n; i++)
-      chosen[i] = TRUE;
-  } else {
-    placed = gw_sdp_choose (offer, formats, n, choices, chosen);
-  }
-  if (placed == 0) {
-    gst_sdp_message_free (offer);
-    fail_negotiation (self, rname, g_error_new (GW_READER_ERROR,
-            GW_READER_ERROR_NO_COMMON_CODEC,
-            "the offer asks for no media this stream has (we send H.264 "
-            "packetization-mode=1, Opus, PCMU or PCMA)"));
-    return;
-  }
-
-  apply_ice_config (self);
-
-  for (guint i = 0; i < n; i++) {
-    if (!chosen[i])
-      continue;
-    guint pt = offerer ? gw_sdp_default_pt (&formats[i]) : choices[i].pt;
-    g_autoptr (GstCaps) rtp_caps = gw_sdp_rtp_caps (&formats[i], pt,
-        offerer ? NULL : (formats[i].codec == GW_CODEC_H264 ? choices[i].profile_level_id : NULL));
-    GError *err = NULL;
-    if (!add_send_path (self, streams[i], &formats[i], pt, rtp_caps, &err)) {
-      if (offer)
-        gst_sdp_message_free (offer);
-      fail_negotiation (self, rname, err);
-      return;
-    }
-  }
-
-  if (offerer) {
-    GstPromise *p = gst_promise_new_with_change_func (on_offer_created,
-        gst_object_ref (self), gst_object_unref);
-    g_signal_emit_by_name (self->webrtcbin, "create-offer", NULL, p);
-    return;
-  }
-
-  GstWebRTCSessionDescription *desc =
-      gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_OFFER, offer);
-  GstPromise *p = gst_promise_new_with_change_func (on_remote_offer_set,
-      gst_object_ref (self), gst_object_unref);
-  g_signal_emit_by_name (self->webrtcbin, "set-remote-description", desc, p);
-  gst_webrtc_session_description_free (desc);
-}
-
-/* Common start of both flows: remembers the caller's promise, then negotiates
- * now or once the inputs have caps. */
-static void
-begin (GwReaderBin * self, gboolean offerer, GstSDPMessage * offer, GstPromise * promise)
-{
-  GST_OBJECT_LOCK (self);
-  if (self->neg != NEG_IDLE || !self->webrtcbin) {
-    GST_OBJECT_UNLOCK (self);
-    if (offer)
-      gst_sdp_message_free (offer);
-    GError *err = g_error_new (GW_READER_ERROR, GW_READER_ERROR_STATE, "%s",
-        self->webrtcbin ? "this reader already has a session" :
-        "webrtcbin is missing (install gstreamer1.0-plugins-bad and gstreamer1.0-nice)");
-    gst_promise_reply (promise, gst_structure_new (offerer ? "gw-offer" : "gw-answer",
-            "error", G_TYPE_ERROR, err, NULL));
-    g_error_free (err);
-    return;
-  }
-  if (self->streams->len == 0) {
-    GST_OBJECT_UNLOCK (self);
-    if (offer)
-      gst_sdp_message_free (offer);
-    GError *err = g_error_new (GW_READER_ERROR, GW_READER_ERROR_STATE,
-        "request video_%%u/audio_%%u pads before negotiating");
-    gst_promise_reply (promise, gst_structure_new (offerer ? "gw-offer" : "gw-answer",
-            "error", G_TYPE_ERROR, err, NULL));
-    g_error_free (err);
-    return;
-  }
-  self->neg = NEG_WAIT_CAPS;
-  self->offerer = offerer;
-  self->pending_offer = offer;
-  self->promise = gst_promise_ref (promise);
-  guint ms = self->caps_timeout;
-  GST_OBJECT_UNLOCK (self);
-
-  start_timer (self, ms, caps_timeout_cb);
-  try_negotiate (self);
-}
-
-static void
-gw_reader_bin_handle_offer (GwReaderBin * self, const gchar * sdp, GstPromise * promise)
-{
-  g_return_if_fail (promise != NULL);
-  GError *err = NULL;
-  GstSDPMessage *offer = gw_sdp_parse (sdp, &err);
-  if (!offer) {
-    gst_promise_reply (promise, gst_structure_new ("gw-answer", "error", G_TYPE_ERROR, err,
-            NULL));
-    g_error_free (err);
-    return;
-  }
-  begin (self, FALSE, offer, promise);
-}
-
-static void
-gw_reader_bin_create_offer (GwReaderBin * self, GstPromise * promise)
-{
-  g_return_if_fail (promise != NULL);
-  begin (self, TRUE, NULL, promise);
-}
-
-static void
-on_remote_answer_set (GstPromise * promise, gpointer user_data)
-{
-  GstPromise *caller = static_cast<GstPromise *> (user_data);
-  GError *err = promise_error (promise, "applying the answer");
-  gst_promise_unref (promise);
-  gst_promise_reply (caller, err ? gst_structure_new ("gw-result", "error", G_TYPE_ERROR, err,
-          NULL) : gst_structure_new_empty ("gw-result"));
-  g_clear_error (&err);
-}
-
-static void
-gw_reader_bin_set_answer (GwReaderBin * self, const gchar * sdp, GstPromise * promise)
-{
-  g_return_if_fail (promise != NULL);
-  GError *err = NULL;
-  GST_OBJECT_LOCK (self);
-  gboolean ok = self->offerer && self->neg == NEG_RUNNING;
-  GST_OBJECT_UNLOCK (self);
-  GstSDPMessage *answer = NULL;
-  if (!ok)
-    err = g_error_new (GW_READER_ERROR, GW_READER_ERROR_STATE,
-        "an answer is only taken after create-offer");
-  else
-    answer = gw_sdp_parse (sdp, &err);
-  if (!answer) {
-    gst_promise_reply (promise, gst_structure_new ("gw-result", "error", G_TYPE_ERROR, err,
-            NULL));
-    g_error_free (err);
-    return;
-  }
-  GST_OBJECT_LOCK (self);
-  self->neg = NEG_DONE;
-  GST_OBJECT_UNLOCK (self);
-  GstWebRTCSessionDescription *desc =
-      gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER, answer);
-  GstPromise *p = gst_promise_new_with_change_func (on_remote_answer_set,
-      gst_promise_ref (promise), (GDestroyNotify) gst_promise_unref);
-  g_signal_emit_by_name (self->webrtcbin, "set-remote-description", desc, p);
-  gst_webrtc_session_description_free (desc);
-}
-
-static void
-gw_reader_bin_add_ice_candidate (GwReaderBin * self, guint mline, const gchar * candidate)
-{
-  if (!candidate)
-    return;
-  const gchar *c = candidate;
-  if (g_str_has_prefix (c, "a="))
-    c += 2;
-  if (*c && !g_str_has_prefix (c, "candidate:")) {
-    GST_WARNING_OBJECT (self, "ignoring a remote candidate that is not one");
-    return;
-  }
-  /* webrtcbin takes an empty string as the end of candidates. */
-  g_signal_emit_by_name (self->webrtcbin, "add-ice-candidate", mline, c);
 }
 
 /* ---------------------------------------------------------------- bin */
@@ -1045,7 +346,7 @@ gw_reader_bin_add_ice_candidate (GwReaderBin * self, guint mline, const gchar * 
  * (2 s behind an rtspsrc with its default latency), overflowing our queue
  * and adding delay to a relay that should send what it gets at once. */
 static void
-gw_reader_bin_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * child)
+gw_reader_bin_deep_element_added (GstBin *bin, GstBin *sub_bin, GstElement *child)
 {
   GstElementFactory *factory = gst_element_get_factory (child);
   if (factory && g_str_equal (GST_OBJECT_NAME (factory), "clocksync"))
@@ -1054,7 +355,7 @@ gw_reader_bin_deep_element_added (GstBin * bin, GstBin * sub_bin, GstElement * c
 }
 
 static void
-gw_reader_bin_handle_message (GstBin * bin, GstMessage * message)
+gw_reader_bin_handle_message (GstBin *bin, GstMessage *message)
 {
   GwReaderBin *self = GW_READER_BIN (bin);
   if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ERROR) {
@@ -1064,9 +365,8 @@ gw_reader_bin_handle_message (GstBin * bin, GstMessage * message)
     g_autofree gchar *dbg = NULL;
     gst_message_parse_error (message, &err, &dbg);
     GST_WARNING_OBJECT (self, "error from %s: %s (%s)", GST_MESSAGE_SRC_NAME (message),
-        err->message, GST_STR_NULL (dbg));
-    GError *out = g_error_new (GW_READER_ERROR, GW_READER_ERROR_CONNECTION, "%s",
-        err->message);
+                        err->message, GST_STR_NULL (dbg));
+    GError *out = g_error_new (GW_READER_ERROR, GW_READER_ERROR_CONNECTION, "%s", err->message);
     g_signal_emit (self, signals[SIGNAL_READER_ERROR], 0, out);
     g_error_free (out);
     g_error_free (err);
@@ -1077,98 +377,97 @@ gw_reader_bin_handle_message (GstBin * bin, GstMessage * message)
 }
 
 static void
-gw_reader_bin_set_property (GObject * object, guint prop_id, const GValue * value,
-    GParamSpec * pspec)
+gw_reader_bin_set_property (GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
   GwReaderBin *self = GW_READER_BIN (object);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_STUN_SERVER:
-      g_free (self->stun_server);
-      self->stun_server = g_value_dup_string (value);
-      break;
-    case PROP_TURN_SERVERS:
-      g_free (self->turn_servers);
-      self->turn_servers = g_value_dup_string (value);
-      break;
-    case PROP_ICE_ADDRESSES:
-      g_free (self->ice_addresses);
-      self->ice_addresses = g_value_dup_string (value);
-      break;
-    case PROP_MIN_PORT:
-      self->min_port = g_value_get_uint (value);
-      break;
-    case PROP_MAX_PORT:
-      self->max_port = g_value_get_uint (value);
-      break;
-    case PROP_MAX_QUEUE_TIME:
-      self->max_queue_time = g_value_get_uint64 (value);
-      break;
-    case PROP_GATHER_TIMEOUT:
-      self->gather_timeout = g_value_get_uint (value);
-      break;
-    case PROP_CAPS_TIMEOUT:
-      self->caps_timeout = g_value_get_uint (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+  case PROP_STUN_SERVER:
+    g_free (self->stun_server);
+    self->stun_server = g_value_dup_string (value);
+    break;
+  case PROP_TURN_SERVERS:
+    g_free (self->turn_servers);
+    self->turn_servers = g_value_dup_string (value);
+    break;
+  case PROP_ICE_ADDRESSES:
+    g_free (self->ice_addresses);
+    self->ice_addresses = g_value_dup_string (value);
+    break;
+  case PROP_MIN_PORT:
+    self->min_port = g_value_get_uint (value);
+    break;
+  case PROP_MAX_PORT:
+    self->max_port = g_value_get_uint (value);
+    break;
+  case PROP_MAX_QUEUE_TIME:
+    self->max_queue_time = g_value_get_uint64 (value);
+    break;
+  case PROP_GATHER_TIMEOUT:
+    self->gather_timeout = g_value_get_uint (value);
+    break;
+  case PROP_CAPS_TIMEOUT:
+    self->caps_timeout = g_value_get_uint (value);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    break;
   }
   GST_OBJECT_UNLOCK (self);
 }
 
 static void
-gw_reader_bin_get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspec)
+gw_reader_bin_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
   GwReaderBin *self = GW_READER_BIN (object);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_STUN_SERVER:
-      g_value_set_string (value, self->stun_server);
-      break;
-    case PROP_TURN_SERVERS:
-      g_value_set_string (value, self->turn_servers);
-      break;
-    case PROP_ICE_ADDRESSES:
-      g_value_set_string (value, self->ice_addresses);
-      break;
-    case PROP_MIN_PORT:
-      g_value_set_uint (value, self->min_port);
-      break;
-    case PROP_MAX_PORT:
-      g_value_set_uint (value, self->max_port);
-      break;
-    case PROP_MAX_QUEUE_TIME:
-      g_value_set_uint64 (value, self->max_queue_time);
-      break;
-    case PROP_GATHER_TIMEOUT:
-      g_value_set_uint (value, self->gather_timeout);
-      break;
-    case PROP_CAPS_TIMEOUT:
-      g_value_set_uint (value, self->caps_timeout);
-      break;
-    case PROP_CONNECTION_STATE:
-      g_value_set_enum (value, self->connection_state);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+  case PROP_STUN_SERVER:
+    g_value_set_string (value, self->stun_server);
+    break;
+  case PROP_TURN_SERVERS:
+    g_value_set_string (value, self->turn_servers);
+    break;
+  case PROP_ICE_ADDRESSES:
+    g_value_set_string (value, self->ice_addresses);
+    break;
+  case PROP_MIN_PORT:
+    g_value_set_uint (value, self->min_port);
+    break;
+  case PROP_MAX_PORT:
+    g_value_set_uint (value, self->max_port);
+    break;
+  case PROP_MAX_QUEUE_TIME:
+    g_value_set_uint64 (value, self->max_queue_time);
+    break;
+  case PROP_GATHER_TIMEOUT:
+    g_value_set_uint (value, self->gather_timeout);
+    break;
+  case PROP_CAPS_TIMEOUT:
+    g_value_set_uint (value, self->caps_timeout);
+    break;
+  case PROP_CONNECTION_STATE:
+    g_value_set_enum (value, self->connection_state);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    break;
   }
   GST_OBJECT_UNLOCK (self);
 }
 
 static void
-gw_reader_bin_dispose (GObject * object)
+gw_reader_bin_dispose (GObject *object)
 {
   GwReaderBin *self = GW_READER_BIN (object);
-  cancel_timer (self);
+  gw_reader_bin_cancel_timer (self);
   if (self->webrtcbin)
     g_signal_handlers_disconnect_by_data (self->webrtcbin, self);
   G_OBJECT_CLASS (gw_reader_bin_parent_class)->dispose (object);
 }
 
 static void
-gw_reader_bin_finalize (GObject * object)
+gw_reader_bin_finalize (GObject *object)
 {
   GwReaderBin *self = GW_READER_BIN (object);
   if (self->promise) {
@@ -1187,7 +486,7 @@ gw_reader_bin_finalize (GObject * object)
 }
 
 static void
-gw_reader_bin_class_init (GwReaderBinClass * klass)
+gw_reader_bin_class_init (GwReaderBinClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
@@ -1202,82 +501,103 @@ gw_reader_bin_class_init (GwReaderBinClass * klass)
   bin_class->handle_message = gw_reader_bin_handle_message;
   bin_class->deep_element_added = gw_reader_bin_deep_element_added;
 
-  const GParamFlags rw = (GParamFlags) (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-      GST_PARAM_MUTABLE_READY);
+  const GParamFlags rw
+      = (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
-  g_object_class_install_property (gobject_class, PROP_STUN_SERVER,
-      g_param_spec_string ("stun-server", "STUN server",
+  g_object_class_install_property (
+      gobject_class, PROP_STUN_SERVER,
+      g_param_spec_string (
+          "stun-server", "STUN server",
           "STUN server as stun://host:port, used to find this host's public address "
-          "(unset: host candidates only)", NULL, rw));
-  g_object_class_install_property (gobject_class, PROP_TURN_SERVERS,
-      g_param_spec_string ("turn-servers", "TURN servers",
+          "(unset: host candidates only)",
+          NULL, rw));
+  g_object_class_install_property (
+      gobject_class, PROP_TURN_SERVERS,
+      g_param_spec_string (
+          "turn-servers", "TURN servers",
           "Comma-separated TURN servers as turn(s)://user:password@host:port, relays for "
-          "viewers behind strict NATs", NULL, rw));
-  g_object_class_install_property (gobject_class, PROP_ICE_ADDRESSES,
+          "viewers behind strict NATs",
+          NULL, rw));
+  g_object_class_install_property (
+      gobject_class, PROP_ICE_ADDRESSES,
       g_param_spec_string ("ice-addresses", "ICE addresses",
-          "Comma-separated local IP addresses ICE may offer to the viewer "
-          "(unset or empty: every non-loopback address of the host)", NULL, rw));
+                           "Comma-separated local IP addresses ICE may offer to the viewer "
+                           "(unset or empty: every non-loopback address of the host)",
+                           NULL, rw));
   g_object_class_install_property (gobject_class, PROP_MIN_PORT,
-      g_param_spec_uint ("min-port", "Minimum UDP port",
-          "Lowest local UDP port for media (0: any)", 0, 65535, 0, rw));
+                                   g_param_spec_uint ("min-port", "Minimum UDP port",
+                                                      "Lowest local UDP port for media (0: any)", 0,
+                                                      65535, 0, rw));
   g_object_class_install_property (gobject_class, PROP_MAX_PORT,
-      g_param_spec_uint ("max-port", "Maximum UDP port",
-          "Highest local UDP port for media (0: any)", 0, 65535, 0, rw));
-  g_object_class_install_property (gobject_class, PROP_MAX_QUEUE_TIME,
-      g_param_spec_uint64 ("max-queue-time", "Maximum queue time",
+                                   g_param_spec_uint ("max-port", "Maximum UDP port",
+                                                      "Highest local UDP port for media (0: any)",
+                                                      0, 65535, 0, rw));
+  g_object_class_install_property (
+      gobject_class, PROP_MAX_QUEUE_TIME,
+      g_param_spec_uint64 (
+          "max-queue-time", "Maximum queue time",
           "Most media (ns) buffered for a slow viewer; older data is dropped and the "
-          "viewer restarts on the next keyframe", 10 * GST_MSECOND, 10 * GST_SECOND,
-          DEFAULT_MAX_QUEUE_TIME, rw));
-  g_object_class_install_property (gobject_class, PROP_GATHER_TIMEOUT,
+          "viewer restarts on the next keyframe",
+          10 * GST_MSECOND, 10 * GST_SECOND, DEFAULT_MAX_QUEUE_TIME, rw));
+  g_object_class_install_property (
+      gobject_class, PROP_GATHER_TIMEOUT,
       g_param_spec_uint ("gather-timeout", "ICE gathering timeout",
-          "Milliseconds an answer waits for ICE gathering to complete before it is "
-          "sent with the candidates found so far", 0, 60000, DEFAULT_GATHER_TIMEOUT, rw));
-  g_object_class_install_property (gobject_class, PROP_CAPS_TIMEOUT,
-      g_param_spec_uint ("caps-timeout", "Stream start timeout",
+                         "Milliseconds an answer waits for ICE gathering to complete before it is "
+                         "sent with the candidates found so far",
+                         0, 60000, DEFAULT_GATHER_TIMEOUT, rw));
+  g_object_class_install_property (
+      gobject_class, PROP_CAPS_TIMEOUT,
+      g_param_spec_uint (
+          "caps-timeout", "Stream start timeout",
           "Milliseconds negotiation waits for the input streams to start (have caps) "
-          "before it fails", 0, 600000, DEFAULT_CAPS_TIMEOUT, rw));
-  g_object_class_install_property (gobject_class, PROP_CONNECTION_STATE,
+          "before it fails",
+          0, 600000, DEFAULT_CAPS_TIMEOUT, rw));
+  g_object_class_install_property (
+      gobject_class, PROP_CONNECTION_STATE,
       g_param_spec_enum ("connection-state", "Connection state",
-          "The peer connection state (watch notify::connection-state)",
-          GST_TYPE_WEBRTC_PEER_CONNECTION_STATE, GST_WEBRTC_PEER_CONNECTION_STATE_NEW,
-          (GParamFlags) (G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+                         "The peer connection state (watch notify::connection-state)",
+                         GST_TYPE_WEBRTC_PEER_CONNECTION_STATE,
+                         GST_WEBRTC_PEER_CONNECTION_STATE_NEW,
+                         (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
-  signals[SIGNAL_HANDLE_OFFER] = g_signal_new_class_handler ("handle-offer",
-      G_TYPE_FROM_CLASS (klass), (GSignalFlags) (G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-      G_CALLBACK (gw_reader_bin_handle_offer), NULL, NULL, NULL, G_TYPE_NONE, 2,
-      G_TYPE_STRING, GST_TYPE_PROMISE);
-  signals[SIGNAL_CREATE_OFFER] = g_signal_new_class_handler ("create-offer",
-      G_TYPE_FROM_CLASS (klass), (GSignalFlags) (G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-      G_CALLBACK (gw_reader_bin_create_offer), NULL, NULL, NULL, G_TYPE_NONE, 1,
+  signals[SIGNAL_HANDLE_OFFER] = g_signal_new_class_handler (
+      "handle-offer", G_TYPE_FROM_CLASS (klass),
+      (GSignalFlags)(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION), G_CALLBACK (gw_reader_bin_handle_offer),
+      NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, GST_TYPE_PROMISE);
+  signals[SIGNAL_CREATE_OFFER] = g_signal_new_class_handler (
+      "create-offer", G_TYPE_FROM_CLASS (klass),
+      (GSignalFlags)(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION), G_CALLBACK (gw_reader_bin_create_offer),
+      NULL, NULL, NULL, G_TYPE_NONE, 1, GST_TYPE_PROMISE);
+  signals[SIGNAL_SET_ANSWER] = g_signal_new_class_handler (
+      "set-answer", G_TYPE_FROM_CLASS (klass), (GSignalFlags)(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+      G_CALLBACK (gw_reader_bin_set_answer), NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING,
       GST_TYPE_PROMISE);
-  signals[SIGNAL_SET_ANSWER] = g_signal_new_class_handler ("set-answer",
-      G_TYPE_FROM_CLASS (klass), (GSignalFlags) (G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-      G_CALLBACK (gw_reader_bin_set_answer), NULL, NULL, NULL, G_TYPE_NONE, 2,
-      G_TYPE_STRING, GST_TYPE_PROMISE);
-  signals[SIGNAL_ADD_ICE_CANDIDATE] = g_signal_new_class_handler ("add-ice-candidate",
-      G_TYPE_FROM_CLASS (klass), (GSignalFlags) (G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
-      G_CALLBACK (gw_reader_bin_add_ice_candidate), NULL, NULL, NULL, G_TYPE_NONE, 2,
-      G_TYPE_UINT, G_TYPE_STRING);
-  signals[SIGNAL_ICE_CANDIDATE] = g_signal_new ("ice-candidate",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 2,
-      G_TYPE_UINT, G_TYPE_STRING);
-  signals[SIGNAL_READER_ERROR] = g_signal_new ("reader-error",
-      G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1,
-      G_TYPE_ERROR);
+  signals[SIGNAL_ADD_ICE_CANDIDATE]
+      = g_signal_new_class_handler ("add-ice-candidate", G_TYPE_FROM_CLASS (klass),
+                                    (GSignalFlags)(G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+                                    G_CALLBACK (gw_reader_bin_add_ice_candidate), NULL, NULL, NULL,
+                                    G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_STRING);
+  signals[SIGNAL_ICE_CANDIDATE]
+      = g_signal_new ("ice-candidate", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                      NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_STRING);
+  signals[SIGNAL_READER_ERROR]
+      = g_signal_new ("reader-error", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                      NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
 
   gst_element_class_add_static_pad_template (element_class, &video_template);
   gst_element_class_add_static_pad_template (element_class, &audio_template);
-  gst_element_class_set_static_metadata (element_class, "gw WebRTC reader",
-      "Sink/Network/WebRTC",
+  gst_element_class_set_static_metadata (
+      element_class, "gw WebRTC reader", "Sink/Network/WebRTC",
       "One WebRTC viewer of shared encoded streams: leaky queue, keyframe gate, payloader "
       "configured from the SDP, webrtcbin. Signalling through action signals "
       "(handle-offer, create-offer, set-answer, add-ice-candidate) and signals "
-      "(ice-candidate, reader-error)", "gst-webrtc-gateway");
+      "(ice-candidate, reader-error)",
+      "gst-webrtc-gateway");
   GST_DEBUG_CATEGORY_INIT (gw_reader_bin_debug, "gwreaderbin", 0, "gw WebRTC reader");
 }
 
 static void
-gw_reader_bin_init (GwReaderBin * self)
+gw_reader_bin_init (GwReaderBin *self)
 {
   self->streams = g_ptr_array_new_with_free_func (stream_free);
   self->max_queue_time = DEFAULT_MAX_QUEUE_TIME;
@@ -1290,13 +610,13 @@ gw_reader_bin_init (GwReaderBin * self)
     GST_ERROR_OBJECT (self, "webrtcbin is missing (gstreamer1.0-plugins-bad, gstreamer1.0-nice)");
     return;
   }
-  g_object_set (self->webrtcbin, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE,
-      "latency", 0, NULL);
+  g_object_set (self->webrtcbin, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, "latency", 0,
+                NULL);
   gst_object_ref_sink (self->webrtcbin);
   gst_bin_add (GST_BIN (self), self->webrtcbin);
   g_signal_connect (self->webrtcbin, "on-ice-candidate", G_CALLBACK (on_ice_candidate), self);
-  g_signal_connect (self->webrtcbin, "notify::connection-state",
-      G_CALLBACK (on_connection_state), self);
+  g_signal_connect (self->webrtcbin, "notify::connection-state", G_CALLBACK (on_connection_state),
+                    self);
   g_signal_connect (self->webrtcbin, "notify::ice-gathering-state",
-      G_CALLBACK (on_gathering_state), self);
+                    G_CALLBACK (gw_reader_bin_on_gathering_state), self);
 }
