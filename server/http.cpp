@@ -226,6 +226,37 @@ frag_candidates (const std::string &frag, const std::vector<std::string> &mids)
   return out;
 }
 
+bool
+check_frag (const std::string &frag, std::string &error)
+{
+  bool any = false;
+  g_auto (GStrv) lines = g_strsplit (frag.c_str (), "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    g_strchomp (lines[i]);
+    const char *l = lines[i];
+    if (!*l)
+      continue;
+    std::string where = "line " + std::to_string (i + 1);
+    if (!g_ascii_islower (l[0]) || l[1] != '=') {
+      error = where + " is not an SDP line";
+      return false;
+    }
+    std::string why;
+    if (g_str_has_prefix (l, "a=candidate:")) {
+      if (!wsproto::check_candidate_line (l, why)) {
+        error = where + " is not an ICE candidate: " + why;
+        return false;
+      }
+      any = true;
+    } else if (g_str_equal (l, "a=end-of-candidates")) {
+      any = true;
+    }
+  }
+  if (!any)
+    error = "the fragment has no a=candidate or a=end-of-candidates line";
+  return any;
+}
+
 std::string
 close_reason (const std::string &reason)
 {
@@ -796,9 +827,15 @@ HttpCore::whep_patch (SoupServerMessage *msg, const std::string &name, const std
              "trickle ICE must be application/trickle-ice-sdpfrag");
     return;
   }
-  std::string frag;
+  std::string frag, error;
   if (!body_text (msg, frag)) {
     respond (msg, SOUP_STATUS_BAD_REQUEST, "the fragment is not SDP text");
+    return;
+  }
+  /* Checked whole before any candidate is used: the ICE agent would only
+   * log an error on a malformed one, and the client would never know. */
+  if (!check_frag (frag, error)) {
+    respond (msg, SOUP_STATUS_BAD_REQUEST, error);
     return;
   }
   auto mids = it->second->mids;
