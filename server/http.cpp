@@ -273,6 +273,9 @@ respond (SoupServerMessage *msg, guint status, const std::string &reason)
 {
   soup_server_message_set_status (msg, status, NULL);
   std::string body = reason + "\n";
+  /* set_response appends: drop what libsoup may have written already (its
+   * websocket handshake check leaves an HTML page there). */
+  soup_message_body_truncate (soup_server_message_get_response_body (msg));
   soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
                                     body.data (), body.size ());
 }
