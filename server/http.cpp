@@ -39,6 +39,10 @@ using namespace http;
 namespace {
 
 constexpr guint ANSWER_GRACE_S = 20; /* on top of the path's start-timeout */
+/* A body declared larger than the limit but at most this is read (and
+ * dropped) before the 413, as a client still sending it expects; a larger
+ * one is refused at once. */
+constexpr goffset MAX_DRAIN_SIZE = 1024 * 1024;
 constexpr guint MAX_FRAG_CANDIDATES = 256;
 constexpr const char *WHEP_METHODS = "POST, PATCH, DELETE, OPTIONS";
 constexpr const char *WHEP_ALLOW = "POST, OPTIONS";
@@ -226,6 +230,37 @@ frag_candidates (const std::string &frag, const std::vector<std::string> &mids)
   return out;
 }
 
+bool
+check_frag (const std::string &frag, std::string &error)
+{
+  bool any = false;
+  g_auto (GStrv) lines = g_strsplit (frag.c_str (), "\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    g_strchomp (lines[i]);
+    const char *l = lines[i];
+    if (!*l)
+      continue;
+    std::string where = "line " + std::to_string (i + 1);
+    if (!g_ascii_islower (l[0]) || l[1] != '=') {
+      error = where + " is not an SDP line";
+      return false;
+    }
+    std::string why;
+    if (g_str_has_prefix (l, "a=candidate:")) {
+      if (!wsproto::check_candidate_line (l, why)) {
+        error = where + " is not an ICE candidate: " + why;
+        return false;
+      }
+      any = true;
+    } else if (g_str_equal (l, "a=end-of-candidates")) {
+      any = true;
+    }
+  }
+  if (!any)
+    error = "the fragment has no a=candidate or a=end-of-candidates line";
+  return any;
+}
+
 std::string
 close_reason (const std::string &reason)
 {
@@ -242,6 +277,9 @@ respond (SoupServerMessage *msg, guint status, const std::string &reason)
 {
   soup_server_message_set_status (msg, status, NULL);
   std::string body = reason + "\n";
+  /* set_response appends: drop what libsoup may have written already (its
+   * websocket handshake check leaves an HTML page there). */
+  soup_message_body_truncate (soup_server_message_get_response_body (msg));
   soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
                                     body.data (), body.size ());
 }
@@ -312,14 +350,67 @@ on_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
     too_large (msg);
 }
 
+struct Refusal
+{
+  GIOStream *stream;
+  std::string text;
+};
+
+void
+on_refusal_written (GObject *out, GAsyncResult *res, gpointer user_data)
+{
+  auto *r = static_cast<Refusal *> (user_data);
+  g_output_stream_write_all_finish (G_OUTPUT_STREAM (out), res, NULL, NULL);
+  g_io_stream_close (r->stream, NULL, NULL);
+  g_object_unref (r->stream);
+  delete r;
+}
+
+/* Answers @status with @reason and closes the connection without reading the
+ * body. libsoup reads a request's whole body before answering, even when an
+ * early handler has set the status: for a body that must not be read at all
+ * (of a negative or conflicting length, or longer than MAX_DRAIN_SIZE) the
+ * connection is taken over from libsoup instead. A client that is still
+ * sending may see the connection reset rather than this answer. */
+void
+refuse_before_body (SoupServerMessage *msg, guint status, const std::string &reason)
+{
+  GIOStream *stream = soup_server_message_steal_connection (msg);
+  if (!stream) {
+    respond (msg, status, reason);
+    return;
+  }
+  std::string body = reason + "\n";
+  auto *r = new Refusal{ stream, "HTTP/1.1 " + std::to_string (status) + " "
+                                     + soup_status_get_phrase (status)
+                                     + "\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                                       "Access-Control-Allow-Origin: *\r\nConnection: close\r\n"
+                                       "Content-Length: "
+                                     + std::to_string (body.size ()) + "\r\n\r\n" + body };
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (stream), r->text.data (),
+                                   r->text.size (), G_PRIORITY_DEFAULT, NULL, on_refusal_written,
+                                   r);
+}
+
 void
 on_early (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
           gpointer user_data)
 {
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
   if (soup_message_headers_get_encoding (h) == SOUP_ENCODING_CONTENT_LENGTH) {
-    if (soup_message_headers_get_content_length (h) > MAX_BODY_SIZE)
-      too_large (msg);
+    const bool expect = soup_message_headers_get_expectations (h) & SOUP_EXPECTATION_CONTINUE;
+    const char *cl = soup_message_headers_get_list (h, "Content-Length");
+    /* libsoup takes "-5" as a length (and warns when it reads the body),
+     * and one of two lengths. */
+    if (!cl || !*cl || strspn (cl, "0123456789") != strlen (cl))
+      refuse_before_body (msg, SOUP_STATUS_BAD_REQUEST, "bad Content-Length");
+    else if (soup_message_headers_get_content_length (h) > MAX_DRAIN_SIZE && !expect)
+      refuse_before_body (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE,
+                          "request body too large (at most " + std::to_string (MAX_BODY_SIZE)
+                              + " bytes)");
+    else if (soup_message_headers_get_content_length (h) > MAX_BODY_SIZE)
+      too_large (msg); /* read and dropped, then answered: the client is
+                        * still sending it and would miss an earlier answer */
     return;
   }
   g_object_set_data_full (G_OBJECT (msg), "gw-body-size", g_new0 (goffset, 1), g_free);
@@ -796,9 +887,15 @@ HttpCore::whep_patch (SoupServerMessage *msg, const std::string &name, const std
              "trickle ICE must be application/trickle-ice-sdpfrag");
     return;
   }
-  std::string frag;
+  std::string frag, error;
   if (!body_text (msg, frag)) {
     respond (msg, SOUP_STATUS_BAD_REQUEST, "the fragment is not SDP text");
+    return;
+  }
+  /* Checked whole before any candidate is used: the ICE agent would only
+   * log an error on a malformed one, and the client would never know. */
+  if (!check_frag (frag, error)) {
+    respond (msg, SOUP_STATUS_BAD_REQUEST, error);
     return;
   }
   auto mids = it->second->mids;

@@ -51,6 +51,12 @@ struct FragCandidate
 std::vector<FragCandidate> frag_candidates (const std::string &frag,
                                             const std::vector<std::string> &mids);
 
+/* Whether @frag is a trickle-ICE fragment we can use: only SDP lines
+ * ("x=..."), every a=candidate well formed (wsproto::check_candidate_line),
+ * and at least one a=candidate or a=end-of-candidates. On failure sets
+ * @error to a short reason naming the line. */
+bool check_frag (const std::string &frag, std::string &error);
+
 /* A websocket close reason: at most 123 bytes, cut on a UTF-8 boundary. */
 std::string close_reason (const std::string &reason);
 

@@ -24,6 +24,8 @@ namespace wsproto {
 constexpr gsize MAX_FRAME_SIZE = 64 * 1024;
 /* Largest m-line index a candidate may name. */
 constexpr guint MAX_MLINE = 255;
+/* Longest candidate line accepted. */
+constexpr gsize MAX_CANDIDATE_SIZE = 1024;
 
 enum class Type
 {
@@ -65,6 +67,13 @@ parse (const std::string &text, Message &out, std::string &error)
 {
   return parse (text.data (), text.size (), out, error);
 }
+
+/* Whether @line ("candidate:..." or "a=candidate:...") has the shape of an
+ * RFC 8839 candidate: foundation, component, transport, priority, address,
+ * port, "typ" and a type, then optional extensions. On failure sets @error
+ * to a short reason. Remote candidates are checked with this before they
+ * reach the ICE agent, which would only log an error on a malformed one. */
+bool check_candidate_line (const std::string &line, std::string &error);
 
 /* The JSON text of @msg (one line, no trailing newline). */
 std::string serialise (const Message &msg);

@@ -425,6 +425,22 @@ test_pure_helpers ()
   g_assert_true (c[2].candidate.empty ());
   g_assert_cmpuint (c[3].mline, ==, 7);
 
+  /* What a PATCH must hold: SDP lines, well-formed candidates, at least
+   * one candidate or end-of-candidates. */
+  std::string error;
+  g_assert_true (
+      gw::http::check_frag ("a=ice-ufrag:x\r\nm=video 9 X 96\r\na=mid:0\r\n"
+                            "a=candidate:0 1 udp 1 1.1.1.1 1 typ host\r\na=end-of-candidates\r\n",
+                            error));
+  g_assert_true (gw::http::check_frag ("a=end-of-candidates\n", error));
+  g_assert_false (gw::http::check_frag ("", error));
+  assert_contains (error, "no a=candidate");
+  g_assert_false (gw::http::check_frag ("a=ice-ufrag:x\r\na=ice-pwd:y\r\n", error));
+  g_assert_false (gw::http::check_frag ("garbage\r\n", error));
+  assert_contains (error, "line 1 is not an SDP line");
+  g_assert_false (gw::http::check_frag ("a=mid:0\r\na=candidate:2\r\n", error));
+  assert_contains (error, "line 2 is not an ICE candidate");
+
   gw::ServerConfig conf;
   conf.stun_servers = { "stun://127.0.0.1:3478" };
   conf.turn_servers = { "turns://u%40x:p%22w@[::1]:5349?transport=tcp" };

@@ -93,7 +93,8 @@ test_candidate ()
 
   /* Unknown members (a browser's sdpMid, usernameFragment) are ignored. */
   Message b = parse_ok ("{\"type\":\"candidate\",\"mline\":2,\"mid\":\"2\","
-                        "\"usernameFragment\":\"abc\",\"candidate\":\"candidate:x\"}");
+                        "\"usernameFragment\":\"abc\",\"candidate\":\"candidate:x 1 udp 9 "
+                        "h.local 5 typ host generation 0\"}");
   g_assert_cmpuint (b.mline, ==, 2);
 
   std::string text = gw::wsproto::serialise (Message::make_candidate (3, "candidate:y"));
@@ -194,6 +195,25 @@ test_missing_or_wrong_fields ()
   assert_contains (parse_err ("{\"type\":\"candidate\",\"mline\":0,"
                               "\"candidate\":\"candidate:1\\r\\na=evil\"}"),
                    "single line");
+  /* Candidates that would reach the ICE agent only to be logged as errors. */
+  for (const char *bad :
+       { "candidate:x", "candidate:", "candidate:1 1 UDP 1 10.0.0.1 9 host",
+         "candidate:1 x UDP 1 10.0.0.1 9 typ host", "candidate:1 1 UDP -1 10.0.0.1 9 typ host",
+         "candidate:1 1 UDP 1 10.0.0.1 70000 typ host", "candidate:1 1 UDP 1 10.0.0.1 9 type host",
+         "candidate:1  1 UDP 1 10.0.0.1 9 typ host",
+         "candidate:f\\u00e9 1 UDP 1 10.0.0.1 9 typ host",
+         "candidate:1 1 UDP 1 10.0.0.1 9 typ host\\u0001" }) {
+    std::string json
+        = std::string ("{\"type\":\"candidate\",\"mline\":0,\"candidate\":\"") + bad + "\"}";
+    assert_contains (parse_err (json), "not an ICE candidate");
+  }
+  std::string why;
+  g_assert_true (gw::wsproto::check_candidate_line (
+      "a=candidate:842163049 1 udp 1677729535 203.0.113.7 61234 typ srflx raddr 0.0.0.0 rport 0 "
+      "generation 0 ufrag Ab12 network-cost 999",
+      why));
+  g_assert_false (gw::wsproto::check_candidate_line (
+      "candidate:1 1 udp 1 10.0.0.1 9 typ host " + std::string (1100, 'x'), why));
 
   /* json-glib takes octal escapes: they must not smuggle in bad bytes. */
   assert_contains (parse_err ("{\"type\":\"answer\",\"sdp\":\"v=0 \\264\"}"),
