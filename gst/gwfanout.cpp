@@ -4,6 +4,7 @@
 
 #include "gwfanout.h"
 #include "gwkeyframegate.h"
+#include "gwsender.h"
 
 GST_DEBUG_CATEGORY_STATIC (gw_fanout_debug);
 #define GST_CAT_DEFAULT gw_fanout_debug
@@ -23,6 +24,7 @@ struct _GwFanout
   GQueue gop;
   gsize gop_bytes;
   gint refs; /* the fanout and each pending replay probe */
+  GwSender *sender; /* the stream's shared sender, ref held */
 };
 
 /* Marks a branch whose removal is already scheduled, so a branch fed by
@@ -47,6 +49,8 @@ fanout_unref (GwFanout *fanout)
     return;
   g_queue_clear_full (&fanout->gop, (GDestroyNotify)gst_buffer_unref);
   g_mutex_clear (&fanout->lock);
+  if (fanout->sender)
+    gw_sender_unref (fanout->sender);
   gst_object_unref (fanout->tee);
   g_free (fanout);
 }
@@ -64,8 +68,10 @@ keep_gop (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
   GwFanout *fanout = static_cast<GwFanout *> (data);
 
-  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+  if (info->type & (GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH)) {
     GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+    if (fanout->sender)
+      gw_sender_handle_event (fanout->sender, event);
     if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
       GstCaps *caps;
       gst_event_parse_caps (event, &caps);
@@ -102,6 +108,10 @@ keep_gop (GstPad *pad, GstPadProbeInfo *info, gpointer data)
     }
   }
   g_mutex_unlock (&fanout->lock);
+  /* The shared sender sends to its viewers before the tee feeds the
+   * branches: the first thing done with each buffer. */
+  if (fanout->sender)
+    gw_sender_handle_buffer (fanout->sender, buf);
   return GST_PAD_PROBE_OK;
 }
 
@@ -199,6 +209,7 @@ gw_fanout_new (GstBin *bin, GstPad *upstream, const gchar *name)
   g_mutex_init (&fanout->lock);
   g_queue_init (&fanout->gop);
   fanout->refs = 2; /* the caller's and the probe's */
+  fanout->sender = gw_sender_new ();
   gst_pad_add_probe (sink,
                      (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER
                                        | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM
@@ -226,8 +237,12 @@ gw_fanout_attach (GwFanout *fanout, GstPad *sink)
   g_atomic_int_inc (&fanout->refs);
   gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, replay_gop, r, replay_free);
 
+  /* Before the link: the branch looks at it on its first buffer. */
+  if (fanout->sender)
+    gw_sender_mark_pad (sink, fanout->sender);
   GstPadLinkReturn ret = gst_pad_link (src, sink);
   if (GST_PAD_LINK_FAILED (ret)) {
+    gw_sender_mark_pad (sink, NULL);
     GST_WARNING_OBJECT (fanout->tee, "cannot link %" GST_PTR_FORMAT ": %s", sink,
                         gst_pad_link_get_name (ret));
     gst_element_release_request_pad (fanout->tee, src);

@@ -14,6 +14,7 @@
 #include "gwreaderbin.h"
 #include "gwkeyframegate.h"
 #include "gwsdp.h"
+#include "gwsender.h"
 
 #include <gst/webrtc/webrtc.h>
 
@@ -32,7 +33,21 @@ typedef struct
   GstPad *webrtc_pad; /* requested webrtcbin pad, ref held */
   GstCaps *caps;      /* input caps, NULL until they arrive */
   GstCaps *rtp_caps;  /* what we send, fixed at negotiation */
+  /* How the packets go out (atomic): SEND_UNDECIDED until the first buffer
+   * or the connection; SEND_SHARED while the fan-out's shared sender sends
+   * them (our input is then dropped at the door); SEND_OWN through our
+   * queue, gate, payloader and webrtcbin. */
+  gint send_mode;
+  GwSender *sender;   /* object lock; the fan-out's, when shared */
+  guint sender_id;    /* object lock; 0 when not registered */
 } Stream;
+
+enum
+{
+  SEND_UNDECIDED,
+  SEND_SHARED,
+  SEND_OWN,
+};
 
 typedef enum
 {
@@ -59,6 +74,7 @@ struct _GwReaderBin
   guint64 max_queue_time;
   guint gather_timeout;
   guint caps_timeout;
+  gboolean shared_sender;
   GstWebRTCPeerConnectionState connection_state;
 
   NegState neg;
@@ -74,6 +90,19 @@ struct _GwReaderBin
 /* Gives webrtcbin the STUN/TURN servers, ports and addresses of the
  * properties. Before the first send pad is requested. */
 void gw_reader_bin_apply_ice_config (GwReaderBin *self);
+
+/* ---- gwreadershared.cpp */
+
+/* Decides, once, whether @st's packets go through its fan-out's shared
+ * sender; returns the mode (SEND_SHARED or SEND_OWN). Any thread. */
+gint gw_reader_bin_decide_send (GwReaderBin *self, Stream *st);
+/* Connected: registers the shared streams with their senders (ICE socket
+ * and SRTP keys from webrtcbin). A stream that cannot be shared falls back
+ * to its own path; returns whether any stream did. */
+gboolean gw_reader_bin_start_shared (GwReaderBin *self);
+/* Unregisters every stream from its sender; after it, no socket of ours is
+ * used by a sender. */
+void gw_reader_bin_stop_shared (GwReaderBin *self);
 
 /* ---- gwreadernegotiate.cpp */
 

@@ -39,6 +39,7 @@ enum
   PROP_MAX_QUEUE_TIME,
   PROP_GATHER_TIMEOUT,
   PROP_CAPS_TIMEOUT,
+  PROP_SHARED_SENDER,
   PROP_CONNECTION_STATE,
 };
 
@@ -76,6 +77,8 @@ stream_free (gpointer data)
   gst_clear_object (&st->queue);
   gst_clear_object (&st->gate);
   gst_clear_object (&st->pay);
+  if (st->sender)
+    gw_sender_unref (st->sender);
   g_free (st);
 }
 
@@ -88,6 +91,8 @@ for_each_gate (GwReaderBin *self, GwGateMode mode, gboolean only_open)
     GwKeyframeGate *gate = GW_KEYFRAME_GATE (st->gate);
     if (!st->pay)
       continue; /* not part of the session */
+    if (mode != GW_GATE_CLOSED && g_atomic_int_get (&st->send_mode) == SEND_SHARED)
+      continue; /* the shared sender sends it */
     if (only_open && gw_keyframe_gate_get_mode (gate) != GW_GATE_OPEN)
       continue;
     gw_keyframe_gate_set_mode (gate, mode);
@@ -136,6 +141,17 @@ on_input_event (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
+/* Buffers of a stream the shared sender sends stop at the door: our queue,
+ * gate and payloader stay idle (caps and other events still pass, for
+ * webrtcbin to negotiate). */
+static GstPadProbeReturn
+on_input_buffer (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  Stream *st = static_cast<Stream *> (user_data);
+  return gw_reader_bin_decide_send (st->self, st) == SEND_SHARED ? GST_PAD_PROBE_DROP
+                                                                   : GST_PAD_PROBE_OK;
+}
+
 static GstPad *
 gw_reader_bin_request_new_pad (GstElement *element, GstPadTemplate *templ, const gchar *name,
                                const GstCaps *caps)
@@ -182,6 +198,9 @@ gw_reader_bin_request_new_pad (GstElement *element, GstPadTemplate *templ, const
   st->queue = GST_ELEMENT (gst_object_ref (queue));
   st->gate = GST_ELEMENT (gst_object_ref (gate));
   gst_pad_add_probe (target, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_input_event, st, NULL);
+  gst_pad_add_probe (target,
+                     (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
+                     on_input_buffer, st, NULL);
   GST_OBJECT_LOCK (self);
   g_ptr_array_add (self->streams, st);
   GST_OBJECT_UNLOCK (self);
@@ -211,6 +230,10 @@ gw_reader_bin_release_pad (GstElement *element, GstPad *pad)
   GST_OBJECT_UNLOCK (self);
   if (!st)
     return;
+
+  if (st->sender_id && st->sender)
+    gw_sender_remove (st->sender, st->sender_id);
+  st->sender_id = 0;
 
   GstElement *elements[] = { st->queue, st->gate, st->pay };
   for (GstElement *e : elements) {
@@ -323,11 +346,14 @@ on_connection_state (GstElement *webrtc, GParamSpec *pspec, GwReaderBin *self)
     return;
   GST_INFO_OBJECT (self, "peer connection %d", state);
 
-  if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED)
+  if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED) {
+    gw_reader_bin_start_shared (self);
     for_each_gate (self, GW_GATE_WAITING, FALSE);
-  else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED
-           || state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED)
+  } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED
+             || state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED) {
+    gw_reader_bin_stop_shared (self);
     for_each_gate (self, GW_GATE_CLOSED, FALSE);
+  }
 
   g_object_notify (G_OBJECT (self), "connection-state");
 
@@ -409,6 +435,9 @@ gw_reader_bin_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_CAPS_TIMEOUT:
     self->caps_timeout = g_value_get_uint (value);
     break;
+  case PROP_SHARED_SENDER:
+    self->shared_sender = g_value_get_boolean (value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     break;
@@ -446,6 +475,9 @@ gw_reader_bin_get_property (GObject *object, guint prop_id, GValue *value, GPara
   case PROP_CAPS_TIMEOUT:
     g_value_set_uint (value, self->caps_timeout);
     break;
+  case PROP_SHARED_SENDER:
+    g_value_set_boolean (value, self->shared_sender);
+    break;
   case PROP_CONNECTION_STATE:
     g_value_set_enum (value, self->connection_state);
     break;
@@ -456,10 +488,20 @@ gw_reader_bin_get_property (GObject *object, guint prop_id, GValue *value, GPara
   GST_OBJECT_UNLOCK (self);
 }
 
+/* Before webrtcbin closes its sockets, the senders stop using them. */
+static GstStateChangeReturn
+gw_reader_bin_change_state (GstElement *element, GstStateChange transition)
+{
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    gw_reader_bin_stop_shared (GW_READER_BIN (element));
+  return GST_ELEMENT_CLASS (gw_reader_bin_parent_class)->change_state (element, transition);
+}
+
 static void
 gw_reader_bin_dispose (GObject *object)
 {
   GwReaderBin *self = GW_READER_BIN (object);
+  gw_reader_bin_stop_shared (self);
   gw_reader_bin_cancel_timer (self);
   if (self->webrtcbin)
     g_signal_handlers_disconnect_by_data (self->webrtcbin, self);
@@ -497,6 +539,7 @@ gw_reader_bin_class_init (GwReaderBinClass *klass)
   gobject_class->dispose = gw_reader_bin_dispose;
   gobject_class->finalize = gw_reader_bin_finalize;
   element_class->request_new_pad = gw_reader_bin_request_new_pad;
+  element_class->change_state = gw_reader_bin_change_state;
   element_class->release_pad = gw_reader_bin_release_pad;
   bin_class->handle_message = gw_reader_bin_handle_message;
   bin_class->deep_element_added = gw_reader_bin_deep_element_added;
@@ -553,6 +596,15 @@ gw_reader_bin_class_init (GwReaderBinClass *klass)
           "before it fails",
           0, 600000, DEFAULT_CAPS_TIMEOUT, rw));
   g_object_class_install_property (
+      gobject_class, PROP_SHARED_SENDER,
+      g_param_spec_boolean (
+          "shared-sender", "Shared sender",
+          "When fed by a gw fan-out (gwsink, the gateway), let the fan-out's shared sender "
+          "packetize, encrypt and send this viewer's packets once connected, instead of our "
+          "own queue, payloader and webrtcbin send path (much less CPU per viewer). Set "
+          "before the pads are linked",
+          TRUE, rw));
+  g_object_class_install_property (
       gobject_class, PROP_CONNECTION_STATE,
       g_param_spec_enum ("connection-state", "Connection state",
                          "The peer connection state (watch notify::connection-state)",
@@ -603,6 +655,7 @@ gw_reader_bin_init (GwReaderBin *self)
   self->max_queue_time = DEFAULT_MAX_QUEUE_TIME;
   self->gather_timeout = DEFAULT_GATHER_TIMEOUT;
   self->caps_timeout = DEFAULT_CAPS_TIMEOUT;
+  self->shared_sender = TRUE;
   self->connection_state = GST_WEBRTC_PEER_CONNECTION_STATE_NEW;
 
   self->webrtcbin = gst_element_factory_make ("webrtcbin", "webrtcbin");

@@ -6,12 +6,13 @@
 # Idempotent: only missing packages are installed. Needs root (or sudo).
 set -eu
 
-# gstreamer1.0-x: the pango overlays (timeoverlay) of the demo camera.
+# gstreamer1.0-x: the pango overlays (timeoverlay) of the demo camera;
+# libsrtp2-dev, libnice-dev: the shared sender (gst/gwsender.h).
 RUNTIME="meson ninja-build pkg-config g++
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice
-  gstreamer1.0-x
+  gstreamer1.0-x libsrtp2-dev libnice-dev
   libsoup-3.0-dev libjson-glib-dev"
 TESTS="libgstrtspserver-1.0-dev gstreamer1.0-libav iproute2
   python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
