@@ -9,6 +9,11 @@ User-visible checks:
   gateway answers it (201) and does not crash;
 - within 20 s after valid SPS/PPS return, both viewers decode a fluid
   320x240 picture, each on its one connection (one POST);
+- a second path whose camera sends only broken in-band SPS/PPS from its
+  first packet on (--fault-now, 8 s) is started by a viewer in that time:
+  the viewer decodes 320x240 within 25 s of the fault's end (in practice at
+  once: the camera's SDP still carries valid sprop-parameter-sets, as real
+  cameras' do, and the broken in-band ones do no harm);
 - SIGTERM: the gateway exits 0 with no CRITICAL/ERROR in its log.
 """
 
@@ -43,6 +48,22 @@ def test(procs):
         stats = g.wait_frames(v, 30, 20, after=faults.frames(v))
         faults.check_same_connection(stats)
     g.log("both viewers decode after valid SPS/PPS returned")
+
+    # A source that starts while its parameter sets are broken.
+    cam2, url2 = g.start_camera(procs, name="camera2", args=[
+        "--audio", "none", "--fault", "bad-sps", "--fault-now",
+        "--fault-seconds", "8"])
+    gw.write_path("cam2", "[path]\nsource=%s\non-demand=true\n"
+                  "start-timeout=20\n" % url2)
+    gw.wait_paths(lambda ps: "cam2" in ps, 10, "path cam2 added")
+    v3 = g.start_gst_viewers(procs, gw.whep_url("cam2"), name="viewer3")
+    m = cam2.wait_line(r"^FAULT-END bad-sps (\d+)$", 30)
+    g.check(int(m.group(1)) >= 4, "camera2 altered only %s SPS/PPS"
+            % m.group(1))
+    g.wait_frames(v3, 30, 25)
+    s3 = v3.latest_stats()["viewers"][0]
+    g.log("viewer3 (source started with broken SPS): HTTP %s, first frame "
+          "after %.1f s" % (s3["http_status"], s3["first_frame_s"]))
     gw.stop_and_check()
 
 
