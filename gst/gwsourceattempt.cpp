@@ -98,6 +98,63 @@ describe_error (const GError *err, const gchar *debug)
   return text;
 }
 
+/* ---- H.264 sanity --------------------------------------------------------- */
+
+/* Offset of the first byte after the start code at or after @from, or @size. */
+static gsize
+next_nal (const guint8 *d, gsize size, gsize from, gsize *sc_start)
+{
+  for (gsize i = from; i + 3 <= size; i++) {
+    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
+      *sc_start = (i > from && d[i - 1] == 0) ? i - 1 : i;
+      return i + 3;
+    }
+  }
+  *sc_start = size;
+  return size;
+}
+
+bool
+h264_au_is_sane (const guint8 *d, gsize size)
+{
+  gsize sc;
+  gsize nal = next_nal (d, size, 0, &sc);
+  if (size < 4 || sc != 0)
+    return false;
+  while (true) {
+    if (nal >= size)
+      return false; /* a start code and nothing after it */
+    gsize next_sc;
+    gsize next = next_nal (d, size, nal, &next_sc);
+    gsize end = next_sc;
+    while (end > nal && d[end - 1] == 0)
+      end--;
+    if (end <= nal || (d[nal] & 0x80))
+      return false; /* no header byte, or the forbidden bit set */
+    guint type = d[nal] & 0x1f;
+    if ((type == 10 || type == 11) && end - nal != 1)
+      return false; /* h264parse takes these as one byte and loses sync */
+    if (next_sc >= size)
+      return true;
+    nal = next;
+  }
+}
+
+static const gchar depayloader_key[] = "gw-depayloader";
+
+bool
+is_depayloader_packet_error (GstMessage *msg)
+{
+  if (GST_MESSAGE_TYPE (msg) != GST_MESSAGE_ERROR || !GST_MESSAGE_SRC (msg)
+      || !g_object_get_data (G_OBJECT (GST_MESSAGE_SRC (msg)), depayloader_key))
+    return false;
+  GError *err = nullptr;
+  gst_message_parse_error (msg, &err, nullptr);
+  bool packet = err && err->domain == GST_STREAM_ERROR;
+  g_clear_error (&err);
+  return packet;
+}
+
 /* ---- pipeline descriptions ----------------------------------------------- */
 
 GstElement *
@@ -244,6 +301,28 @@ Attempt::start (GMainContext *ctx, GstBusFunc func, gpointer data, std::string *
   return ret != GST_STATE_CHANGE_FAILURE;
 }
 
+/* Before h264parse, behind our depayloader: broken access units (garbage
+ * from the camera) are dropped, as lost packets would be. */
+GstPadProbeReturn
+Attempt::drop_broken_h264 (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+  Attempt *self = static_cast<Attempt *> (data);
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+  GstMapInfo map;
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ))
+    return GST_PAD_PROBE_DROP;
+  bool sane = h264_au_is_sane (map.data, map.size);
+  gst_buffer_unmap (buf, &map);
+  if (sane)
+    return GST_PAD_PROBE_OK;
+  guint n = ++self->broken_aus_;
+  if (n == 1 || n % 100 == 0)
+    GST_WARNING_OBJECT (self->config_.owner,
+                        "connection %u: dropped %u broken H.264 access units from the camera",
+                        self->id_, n);
+  return GST_PAD_PROBE_DROP;
+}
+
 /* Builds [depay !] [parse !] appsink for @src, bound to an output. A stream
  * that is not supported or cannot be bound goes to a fakesink, so it never
  * stops the others. */
@@ -290,6 +369,14 @@ Attempt::attach_stream (GstPad *src)
   }
 
   if (out) {
+    if (rtp) {
+      g_object_set_data (G_OBJECT (chain.front ()), depayloader_key, GINT_TO_POINTER (1));
+      if (codec->parser && g_str_equal (codec->encoding_name, "H264")) {
+        GstPad *pad = gst_element_get_static_pad (chain[1], "sink");
+        gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, drop_broken_h264, this, nullptr);
+        gst_object_unref (pad);
+      }
+    }
     GstElement *sink = chain.back ();
     GstCaps *sink_caps = gst_caps_from_string (codec->out_caps);
     g_object_set (sink, "caps", sink_caps, "sync", live_ != 1, "async", FALSE, "enable-last-sample",

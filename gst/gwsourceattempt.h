@@ -52,6 +52,18 @@ GstCaps *codec_pad_caps (StreamKind kind);
 /* A short description of @caps for warnings ("video H265", "audio/x-raw"). */
 std::string caps_describe (const GstCaps *caps);
 
+/* Whether @data, one H.264 byte-stream access unit as a depayloader made
+ * it, is safe to give to h264parse: it starts with a start code and each NAL
+ * unit has a header with the forbidden bit clear, and end-of-sequence and
+ * end-of-stream units are one byte. h264parse fails for good (a flow error
+ * that stops the whole RTSP stream) on some of these breaks, which a camera
+ * sending garbage RTP produces; a dropped access unit is only packet loss. */
+bool h264_au_is_sane (const guint8 *data, gsize size);
+
+/* Whether @msg is an error one of our depayloaders posted about a packet it
+ * could not use (it carries on with the next packet; not a failed source). */
+bool is_depayloader_packet_error (GstMessage *msg);
+
 /* One src pad of the bin: the appsrc behind it and where its timestamps
  * stand. Lives as long as the bin. */
 struct Output
@@ -184,6 +196,7 @@ private:
   static void on_no_more_pads (GstElement *, gpointer);
   static void on_dynamic_pad_added (GstElement *, GstPad *, gpointer);
   static void on_dynamic_no_more_pads (GstElement *, gpointer);
+  static GstPadProbeReturn drop_broken_h264 (GstPad *, GstPadProbeInfo *, gpointer);
 
   AttemptHost &host_;
   OutputSet &outputs_;
@@ -198,6 +211,7 @@ private:
   std::atomic<gint64> last_data_us_{ 0 };
   /* -1 unknown (appsinks sync, as for a file), 0 not live, 1 live */
   std::atomic<int> live_{ -1 };
+  std::atomic<guint> broken_aus_{ 0 }; /* H.264 access units dropped */
   std::mutex streams_lock_;
   std::vector<Stream *> streams_; /* under streams_lock_ */
   guint pending_dynamic_ = 0;     /* under streams_lock_ */

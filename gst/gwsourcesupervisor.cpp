@@ -235,6 +235,19 @@ Supervisor::on_bus_message (GstBus *bus, GstMessage *msg, gpointer data)
   gchar *debug = nullptr;
   switch (GST_MESSAGE_TYPE (msg)) {
   case GST_MESSAGE_ERROR: {
+    if (is_depayloader_packet_error (msg)) {
+      /* one packet it could not use; the watchdog catches a real stall */
+      guint n = ++self->packet_errors_;
+      if (n == 1 || n % 100 == 0) {
+        gst_message_parse_error (msg, &err, &debug);
+        GST_WARNING_OBJECT (self->owner_,
+                            "connection %u: bad packet from the camera (%u so far): %s",
+                            self->attempt_->id (), n, self->describe (err, debug).c_str ());
+        g_clear_error (&err);
+        g_free (debug);
+      }
+      break;
+    }
     gst_message_parse_error (msg, &err, &debug);
     std::string why = self->describe (err, debug);
     g_clear_error (&err);

@@ -119,6 +119,7 @@ private:
   bool active_ = false;  /* between start and stop */
   guint attempt_no_ = 0; /* in the current series of failures */
   guint next_id_ = 1;
+  guint packet_errors_ = 0; /* depayloader complaints (supervisor thread) */
 };
 
 } // namespace gw

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "gwelements.h"
+#include "gwsourceattempt.h"
 #include "gwsourcebin.h"
 
 #define CAMERA_LAUNCH                                                                              \
@@ -715,6 +716,35 @@ GST_START_TEST (test_redact_url)
 }
 GST_END_TEST;
 
+/* What a depayloader may hand h264parse: the garbage of a broken camera is
+ * dropped before it makes h264parse fail for good. */
+GST_START_TEST (test_h264_au_sanity)
+{
+  struct
+  {
+    std::vector<guint8> au;
+    bool sane;
+  } cases[] = {
+    { { 0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88 }, true },
+    { { 0, 0, 1, 0x09, 0x10 }, true },                       /* an AUD, 3-byte start code */
+    { { 0, 0, 0, 1, 0x41, 0x9a, 0, 0 }, true },              /* trailing zeros */
+    { { 0, 0, 0, 1, 0x0b }, true },                          /* end of stream, alone */
+    { { 0, 0, 0, 1, 0x0b, 0x12, 0x34, 0x56 }, false },       /* end of stream with bytes */
+    { { 0, 0, 0, 1, 0x0a, 0x77, 0, 0, 1, 0x41, 1 }, false }, /* end of sequence with bytes */
+    { { 0x41, 0x9a, 0x12, 0x34, 0x56 }, false },             /* no start code */
+    { { 0, 0, 1 }, false },                                  /* too short */
+    { { 0, 0, 0, 1, 0x41, 0x9a, 0, 0, 1 }, false },          /* a start code at the end */
+    { { 0, 0, 0, 1, 0xc1, 0x9a, 0x33 }, false },             /* forbidden bit */
+    { { 0, 0, 0, 1, 0x41, 0x9a, 0, 0, 0, 1, 0, 0, 1, 0x41 }, false }, /* an empty NAL unit */
+  };
+  for (auto &c : cases)
+    fail_unless (gw::h264_au_is_sane (c.au.data (), c.au.size ()) == c.sane,
+                 "case of %zu bytes starting %02x %02x %02x %02x %02x: expected %s", c.au.size (),
+                 c.au[0], c.au[1], c.au[2], c.au.size () > 3 ? c.au[3] : 0,
+                 c.au.size () > 4 ? c.au[4] : 0, c.sane ? "sane" : "broken");
+}
+GST_END_TEST;
+
 GST_START_TEST (test_bad_settings)
 {
   check_bad_settings (nullptr, "location");
@@ -793,6 +823,7 @@ gwsourcebin_suite (void)
   tcase_add_test (tc, test_pipeline_restarts_on_eos);
   tcase_add_test (tc, test_silent_source_is_restarted);
   tcase_add_test (tc, test_redact_url);
+  tcase_add_test (tc, test_h264_au_sanity);
   tcase_add_test (tc, test_bad_settings);
   tcase_add_test (tc, test_prompt_shutdown);
   return s;
