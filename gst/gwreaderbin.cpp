@@ -307,6 +307,12 @@ gw_reader_bin_apply_ice_config (GwReaderBin *self)
     g_object_get (ice, "agent", &agent, NULL);
   if (agent && g_object_class_find_property (G_OBJECT_GET_CLASS (agent), "upnp"))
     g_object_set (agent, "upnp", FALSE, NULL);
+  /* A viewer that vanishes without a word (closed laptop, killed browser)
+   * must end: with keepalive connectivity checks libnice notices the peer
+   * stopped answering and the connection fails (about 50 s); without them
+   * it stays "connected" for ever. */
+  if (agent && g_object_class_find_property (G_OBJECT_GET_CLASS (agent), "keepalive-conncheck"))
+    g_object_set (agent, "keepalive-conncheck", TRUE, NULL);
   g_clear_object (&agent);
   if (max_port && max_port >= min_port)
     g_object_set (ice, "max-rtp-port", max_port, "min-rtp-port", min_port, NULL);
