@@ -2,6 +2,8 @@
 
 #include <gio/gio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -203,6 +205,149 @@ valid_ip (const std::string & s)
   return a != NULL;
 }
 
+
+/* Whether @cert (with its private key) completes a TLS handshake with a
+ * client over a socket pair: GIO takes any key file with any certificate,
+ * and a key that does not belong to the certificate would otherwise only
+ * show when every browser fails to connect. Bounded to 5 s. */
+bool
+handshake_works (GTlsCertificate * cert, std::string & problem)
+{
+  int fds[2];
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    problem = "cannot test the certificate (socketpair failed)";
+    return false;
+  }
+  g_autoptr (GSocket) s0 = g_socket_new_from_fd (fds[0], NULL);
+  g_autoptr (GSocket) s1 = g_socket_new_from_fd (fds[1], NULL);
+  if (!s0 || !s1) {
+    if (!s0)
+      close (fds[0]);
+    if (!s1)
+      close (fds[1]);
+    problem = "cannot test the certificate (socket)";
+    return false;
+  }
+  g_autoptr (GMainContext) ctx = g_main_context_new ();
+  g_main_context_push_thread_default (ctx);
+  g_autoptr (GSocketConnection) c0 = g_socket_connection_factory_create_connection (s0);
+  g_autoptr (GSocketConnection) c1 = g_socket_connection_factory_create_connection (s1);
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GIOStream) server = g_tls_server_connection_new (G_IO_STREAM (c0), cert, &err);
+  g_autoptr (GIOStream) client = server ?
+      g_tls_client_connection_new (G_IO_STREAM (c1), NULL, &err) : NULL;
+  struct Result
+  {
+    int done = 0;
+    bool ok[2] = { false, false };
+    std::string error;
+  } r;
+  if (server && client) {
+    /* Only the key is under test here, not who signed the certificate. */
+    g_signal_connect (client, "accept-certificate", G_CALLBACK (+[](GTlsConnection *,
+                GTlsCertificate *, GTlsCertificateFlags, gpointer) -> gboolean {
+              return TRUE;}), NULL);
+    GIOStream *conns[2] = { server, client };
+    for (int i = 0; i < 2; i++) {
+      g_object_set_data (G_OBJECT (conns[i]), "gw-index", GINT_TO_POINTER (i));
+      g_tls_connection_handshake_async (G_TLS_CONNECTION (conns[i]), G_PRIORITY_DEFAULT, NULL,
+          [](GObject * src, GAsyncResult * res, gpointer data) {
+            auto *r = static_cast < Result * >(data);
+            int i = GPOINTER_TO_INT (g_object_get_data (src, "gw-index"));
+            GError *e = NULL;
+            r->ok[i] = g_tls_connection_handshake_finish (G_TLS_CONNECTION (src), res, &e);
+            if (e && r->error.empty ())
+              r->error = e->message;
+            g_clear_error (&e);
+            r->done++;
+          }, &r);
+    }
+    gint64 deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+    while (r.done < 2 && g_get_monotonic_time () < deadline) {
+      if (!g_main_context_iteration (ctx, FALSE))
+        g_usleep (1000);
+    }
+    /* Let both sides finish before the streams go away. */
+    if (r.done < 2) {
+      g_io_stream_close (server, NULL, NULL);
+      g_io_stream_close (client, NULL, NULL);
+      for (int i = 0; i < 500 && r.done < 2; i++) {
+        if (!g_main_context_iteration (ctx, FALSE))
+          g_usleep (1000);
+      }
+    }
+  } else {
+    r.error = err ? err->message : "TLS is not available";
+  }
+  if (server)
+    g_io_stream_close (server, NULL, NULL);
+  if (client)
+    g_io_stream_close (client, NULL, NULL);
+  g_clear_object (&server);
+  g_clear_object (&client);
+  while (g_main_context_iteration (ctx, FALSE));
+  g_main_context_pop_thread_default (ctx);
+  if (r.done == 2 && r.ok[0] && r.ok[1])
+    return true;
+  problem = r.error.empty ()? "the TLS handshake did not complete" : r.error;
+  return false;
+}
+
+}  // namespace
+
+bool
+load_tls_certificate (const std::string & cert, const std::string & key, GTlsCertificate ** out,
+    std::string & problem, bool & key_at_fault)
+{
+  key_at_fault = false;
+  const std::string *files[2] = { &cert, &key };
+  for (int i = 0; i < 2; i++) {
+    g_autofree gchar *data = NULL;
+    g_autoptr (GError) err = NULL;
+    if (!g_file_get_contents (files[i]->c_str (), &data, NULL, &err)) {
+      key_at_fault = i == 1;
+      problem = "cannot read \"" + *files[i] + "\": " + err->message;
+      return false;
+    }
+  }
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GTlsCertificate) only_cert = g_tls_certificate_new_from_file (cert.c_str (), &err);
+  if (!only_cert) {
+    problem = "\"" + cert + "\" holds no usable PEM certificate (" + err->message + ")";
+    return false;
+  }
+  g_autoptr (GTlsCertificate) c = g_tls_certificate_new_from_files (cert.c_str (), key.c_str (),
+      &err);
+  if (!c) {
+    key_at_fault = true;
+    problem = "\"" + key + "\" holds no usable PEM private key (" + err->message + ")";
+    return false;
+  }
+  std::string why;
+  if (!handshake_works (c, why)) {
+    key_at_fault = true;
+    problem = "the key in \"" + key + "\" does not work with the certificate in \"" + cert
+        + "\" (a TLS handshake with it fails: " + why + ")";
+    return false;
+  }
+  if (out)
+    *out = (GTlsCertificate *) g_steal_pointer (&c);
+  return true;
+}
+
+namespace {
+
+/* A file name from the configuration, relative to the configuration file. */
+std::string
+relative_to (const std::string & conf_file, const std::string & name)
+{
+  if (g_path_is_absolute (name.c_str ()))
+    return name;
+  g_autofree gchar *dir = g_path_get_dirname (conf_file.c_str ());
+  g_autofree gchar *p = g_build_filename (dir, name.c_str (), NULL);
+  return p;
+}
+
 }  // namespace
 
 bool
@@ -236,7 +381,8 @@ bool
 load_server_config (const std::string & file, ServerConfig & out, GError ** error)
 {
   static const char *const allowed[] = { "listen", "pipelines", "ice-servers",
-    "ice-addresses", "udp-port-range", "log-level", "api-users", "api-tokens", NULL
+    "ice-addresses", "udp-port-range", "log-level", "api-users", "api-tokens", "max-connections",
+    "max-connections-per-address", "request-timeout", "tls-cert", "tls-key", NULL
   };
   Loader l;
   if (!l.open (file, "server", allowed, error))
@@ -266,12 +412,8 @@ load_server_config (const std::string & file, ServerConfig & out, GError ** erro
     c.pipelines_dir = l.str ("pipelines");
     if (c.pipelines_dir.empty ())
       return l.fail (error, "pipelines", "empty directory");
-    if (!g_path_is_absolute (c.pipelines_dir.c_str ())) {
-      /* Relative to the configuration file, so the server runs from anywhere. */
-      g_autofree gchar *dir = g_path_get_dirname (file.c_str ());
-      g_autofree gchar *p = g_build_filename (dir, c.pipelines_dir.c_str (), NULL);
-      c.pipelines_dir = p;
-    }
+    /* Relative to the configuration file, so the server runs from anywhere. */
+    c.pipelines_dir = relative_to (file, c.pipelines_dir);
   }
   for (const std::string & url:l.list ("ice-servers")) {
     if (g_str_has_prefix (url.c_str (), "stun://"))
@@ -309,6 +451,25 @@ load_server_config (const std::string & file, ServerConfig & out, GError ** erro
   }
   if (!load_credentials (l, "api-users", "api-tokens", c.api, error))
     return false;
+  if (!l.uint ("max-connections", 1, 1000000, c.max_connections, error)
+      || !l.uint ("max-connections-per-address", 1, 1000000, c.max_connections_per_address, error)
+      || !l.uint ("request-timeout", 0, 3600, c.request_timeout, error))
+    return false;
+  if (l.has ("tls-cert") != l.has ("tls-key") || (l.has ("tls-cert") && (l.str ("tls-cert").empty ()
+              || l.str ("tls-key").empty ()))) {
+    const char *set = l.has ("tls-cert") && !l.str ("tls-cert").empty ()? "tls-cert" : "tls-key";
+    const char *unset = g_str_equal (set, "tls-cert") ? "tls-key" : "tls-cert";
+    return l.fail (error, set, "%s is set but %s is not (set both for HTTPS, or neither)", set,
+        unset);
+  }
+  if (l.has ("tls-cert")) {
+    c.tls_cert = relative_to (file, l.str ("tls-cert"));
+    c.tls_key = relative_to (file, l.str ("tls-key"));
+    std::string problem;
+    bool key_at_fault = false;
+    if (!load_tls_certificate (c.tls_cert, c.tls_key, NULL, problem, key_at_fault))
+      return l.fail (error, key_at_fault ? "tls-key" : "tls-cert", "%s", problem.c_str ());
+  }
   out = c;
   return true;
 }

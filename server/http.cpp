@@ -316,6 +316,9 @@ void
 on_early (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
           gpointer user_data)
 {
+  auto *core = static_cast<HttpCore *> (user_data);
+  if (core->limits && core->limits->refuse (msg))
+    return;
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
   if (soup_message_headers_get_encoding (h) == SOUP_ENCODING_CONTENT_LENGTH) {
     if (soup_message_headers_get_content_length (h) > MAX_BODY_SIZE)
@@ -545,6 +548,25 @@ HttpCore::serve_metrics (SoupServerMessage *msg)
                           "websocket) since the server started.\n# TYPE gw_sessions_total counter\n"
                           "gw_sessions_total %" G_GUINT64_FORMAT "\n",
                           manager.sessions_total ());
+  if (limits) {
+    g_string_append_printf (s,
+                            "# HELP gw_http_connections Open HTTP connections (websockets "
+                            "included).\n# TYPE gw_http_connections gauge\n"
+                            "gw_http_connections %u\n"
+                            "# HELP gw_http_connections_refused_total Connections refused over "
+                            "max-connections-per-address (429) or max-connections (503).\n"
+                            "# TYPE gw_http_connections_refused_total counter\n"
+                            "gw_http_connections_refused_total{limit=\"per-address\"} "
+                            "%" G_GUINT64_FORMAT "\n"
+                            "gw_http_connections_refused_total{limit=\"global\"} "
+                            "%" G_GUINT64_FORMAT "\n"
+                            "# HELP gw_http_connections_timed_out_total Connections closed after "
+                            "request-timeout without a complete request.\n"
+                            "# TYPE gw_http_connections_timed_out_total counter\n"
+                            "gw_http_connections_timed_out_total %" G_GUINT64_FORMAT "\n",
+                            limits->open (), limits->refused_per_address (),
+                            limits->refused_global (), limits->timed_out ());
+  }
   gsize len = s->len;
   gchar *text = g_string_free (s, FALSE);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
@@ -856,6 +878,7 @@ HttpCore::~HttpCore ()
   }
   auto old_posts = std::move (posts);
   auto old_ws = std::move (ws);
+  limits.reset ();
   if (server) {
     soup_server_disconnect (server);
     g_object_unref (server);
@@ -874,6 +897,7 @@ HttpServer::HttpServer (Manager &manager) : impl_ (new Impl (manager))
   HttpCore *core = impl_;
   soup_server_add_early_handler (impl_->server, NULL, on_early, core, NULL);
   soup_server_add_handler (impl_->server, NULL, on_request, core, NULL);
+  impl_->limits.reset (new http::ConnLimits (impl_->server, manager.server ()));
 }
 
 HttpServer::~HttpServer () { delete impl_; }
@@ -896,7 +920,20 @@ HttpServer::listen (GError **error)
   }
   g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (addr, (guint16)conf.port);
   GError *err = NULL;
-  if (!soup_server_listen (impl_->server, sa, (SoupServerListenOptions)0, &err)) {
+  int options = 0;
+  if (conf.tls ()) {
+    g_autoptr (GTlsCertificate) cert = NULL;
+    std::string problem;
+    bool key_at_fault = false;
+    if (!load_tls_certificate (conf.tls_cert, conf.tls_key, &cert, problem, key_at_fault)) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s: %s",
+                   key_at_fault ? "tls-key" : "tls-cert", problem.c_str ());
+      return false;
+    }
+    soup_server_set_tls_certificate (impl_->server, cert);
+    options |= SOUP_SERVER_LISTEN_HTTPS;
+  }
+  if (!soup_server_listen (impl_->server, sa, (SoupServerListenOptions)options, &err)) {
     g_set_error (error, err->domain, err->code, "cannot listen on %s:%u: %s",
                  conf.listen_address.c_str (), conf.port, err->message);
     g_error_free (err);
@@ -911,7 +948,8 @@ HttpServer::listen (GError **error)
     }
   }
   g_slist_free (listeners);
-  GST_INFO ("listening on %s:%u", conf.listen_address.c_str (), impl_->bound_port);
+  GST_INFO ("listening on %s:%u%s", conf.listen_address.c_str (), impl_->bound_port,
+            conf.tls () ? " (HTTPS and WSS only)" : "");
   return true;
 }
 
