@@ -15,17 +15,21 @@ ConnLimits::ConnLimits (SoupServer *server, const ServerConfig &conf)
 {
   started_id_ = g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), this);
   read_id_ = g_signal_connect (server, "request-read", G_CALLBACK (on_request_read), this);
+  finished_id_ = g_signal_connect (server, "request-finished", G_CALLBACK (on_request_done), this);
+  aborted_id_ = g_signal_connect (server, "request-aborted", G_CALLBACK (on_request_done), this);
 }
 
 ConnLimits::~ConnLimits ()
 {
   g_signal_handler_disconnect (server_, started_id_);
   g_signal_handler_disconnect (server_, read_id_);
-  for (auto &kv : conns_) {
-    if (kv.second->timer)
-      g_source_remove (kv.second->timer);
-    g_object_weak_unref (G_OBJECT (kv.first), on_socket_gone, kv.second.get ());
-  }
+  g_signal_handler_disconnect (server_, finished_id_);
+  g_signal_handler_disconnect (server_, aborted_id_);
+  alive_.reset ();
+  if (sweep_)
+    g_source_remove (sweep_);
+  while (!conns_.empty ())
+    forget (conns_.begin ()->first);
 }
 
 ConnLimits::Conn *
@@ -52,11 +56,13 @@ ConnLimits::on_request_started (SoupServer *, SoupServerMessage *msg, gpointer d
   if (!sock)
     return;
   Conn *c = self->find (msg);
+  if (c)
+    c->idle = false;
   if (!c) {
     /* A new connection. */
     auto conn = std::make_unique<Conn> ();
     conn->self = self;
-    conn->sock = sock;
+    conn->sock = (GSocket *)g_object_ref (sock);
     const char *host = soup_server_message_get_remote_host (msg);
     conn->address = host ? host : "";
     guint &from_address = self->per_address_[conn->address];
@@ -75,6 +81,7 @@ ConnLimits::on_request_started (SoupServer *, SoupServerMessage *msg, gpointer d
         /* Too many to even answer: close it now. */
         GST_DEBUG ("closing a connection from %s unanswered", conn->address.c_str ());
         g_socket_shutdown (sock, TRUE, TRUE, NULL);
+        g_object_unref (conn->sock);
         return;
       }
       self->waiting_refusals_++;
@@ -84,10 +91,15 @@ ConnLimits::on_request_started (SoupServer *, SoupServerMessage *msg, gpointer d
       from_address++;
       self->admitted_++;
     }
-    g_object_weak_ref (G_OBJECT (sock), on_socket_gone, conn.get ());
     c = conn.get ();
     self->conns_[sock] = std::move (conn);
+    if (!self->sweep_)
+      self->sweep_ = g_timeout_add_seconds (1, sweep, self);
   }
+  /* After a disconnect the message no longer knows its socket. */
+  g_signal_connect_data (
+      msg, "disconnected", G_CALLBACK (on_disconnected), new Watch{ self, self->alive_, sock },
+      [] (gpointer d, GClosure *) { delete static_cast<Watch *> (d); }, (GConnectFlags)0);
   self->arm (*c, c->refusal ? REFUSE_GRACE_S : self->conf_.request_timeout);
 }
 
@@ -132,28 +144,133 @@ ConnLimits::on_timeout (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* A keep-alive connection waits for its next request: libsoup emits
+ * request-started for it only when its first bytes arrive. */
 void
-ConnLimits::forget (Conn &c)
+ConnLimits::on_request_done (SoupServer *, SoupServerMessage *msg, gpointer data)
 {
+  auto *self = static_cast<ConnLimits *> (data);
+  if (Conn *c = self->find (msg)) {
+    if (!c->handed_over) {
+      c->idle = true;
+      self->arm (*c, c->refusal ? REFUSE_GRACE_S : self->conf_.request_timeout);
+    }
+  }
+}
+
+/* Whether the peer of an idle connection has closed it (or reset it). */
+static bool
+peer_gone (GSocket *sock)
+{
+  if (!g_socket_condition_check (sock, (GIOCondition)(G_IO_IN | G_IO_HUP | G_IO_ERR)))
+    return false;
+  gchar byte;
+  GInputVector v = { &byte, 1 };
+  gint flags = G_SOCKET_MSG_PEEK;
+  g_autoptr (GError) err = NULL;
+  gssize n = g_socket_receive_message (sock, NULL, &v, 1, NULL, NULL, &flags, NULL, &err);
+  if (n < 0 && g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return false;
+  return n <= 0;
+}
+
+/* The end of a connection between requests raises no signal we can see (no
+ * message of it is known then), nor the end of a websocket's stream when
+ * its owner outlives it: every second, connections whose socket is closed
+ * are let go. */
+gboolean
+ConnLimits::sweep (gpointer data)
+{
+  auto *self = static_cast<ConnLimits *> (data);
+  std::vector<GSocket *> closed;
+  for (auto &kv : self->conns_) {
+    if (g_socket_is_closed (kv.first)) {
+      closed.push_back (kv.first);
+    } else if (kv.second->idle && peer_gone (kv.first)) {
+      /* libsoup 3.2 reads the end of a keep-alive connection between
+       * requests but never closes it: its descriptor would stay open for
+       * good. libsoup no longer reads it; the GSocket refuses any later
+       * use once closed. */
+      GST_DEBUG ("closing an idle connection from %s that its peer closed",
+                 kv.second->address.c_str ());
+      g_socket_close (kv.first, NULL);
+      closed.push_back (kv.first);
+    }
+  }
+  for (GSocket *s : closed)
+    self->forget (s);
+  if (!self->conns_.empty ())
+    return G_SOURCE_CONTINUE;
+  self->sweep_ = 0;
+  return G_SOURCE_REMOVE;
+}
+
+void
+ConnLimits::forget (GSocket *sock)
+{
+  auto it = conns_.find (sock);
+  if (it == conns_.end ())
+    return;
+  Conn &c = *it->second;
   if (c.timer)
     g_source_remove (c.timer);
+  if (c.owner)
+    g_object_weak_unref (c.owner, on_owner_gone, &c);
   if (c.refusal) {
     waiting_refusals_--;
   } else {
     admitted_--;
-    auto it = per_address_.find (c.address);
-    if (it != per_address_.end () && --it->second == 0)
-      per_address_.erase (it);
+    auto a = per_address_.find (c.address);
+    if (a != per_address_.end () && --a->second == 0)
+      per_address_.erase (a);
   }
+  std::unique_ptr<Conn> gone = std::move (it->second);
+  conns_.erase (it);
+  g_object_unref (gone->sock);
 }
 
 void
-ConnLimits::on_socket_gone (gpointer data, GObject *where_the_socket_was)
+ConnLimits::on_disconnected (SoupServerMessage *msg, gpointer data)
+{
+  auto *w = static_cast<Watch *> (data);
+  if (w->alive.expired ())
+    return;
+  auto it = w->self->conns_.find (w->sock);
+  if (it != w->self->conns_.end () && !it->second->handed_over)
+    w->self->forget (w->sock);
+}
+
+GSocket *
+ConnLimits::hand_over (SoupServerMessage *msg)
+{
+  Conn *c = find (msg);
+  if (!c)
+    return nullptr;
+  c->handed_over = true;
+  arm (*c, 0);
+  return c->sock;
+}
+
+void
+ConnLimits::hand_over_to (GSocket *sock, GObject *owner)
+{
+  auto it = sock ? conns_.find (sock) : conns_.end ();
+  if (it == conns_.end ())
+    return;
+  if (!owner) {
+    forget (sock);
+    return;
+  }
+  it->second->owner = owner;
+  g_object_weak_ref (owner, on_owner_gone, it->second.get ());
+}
+
+void
+ConnLimits::on_owner_gone (gpointer data, GObject *)
 {
   auto *c = static_cast<Conn *> (data);
-  ConnLimits *self = c->self;
-  self->forget (*c);
-  self->conns_.erase ((GSocket *)where_the_socket_was); /* frees c */
+  c->owner = nullptr;
+  c->self->forget (c->sock);
 }
 
 } // namespace http

@@ -13,10 +13,16 @@
  *   keep-alive requests, is closed (slow and idle clients hold nothing).
  *
  * libsoup 3 emits SoupServer::request-started as soon as it accepts a
- * connection (before any byte is read, and again before each keep-alive
- * request), and request-read once a request is read in full; a connection is
- * known by its GSocket, whose finalization marks its end (a websocket keeps
- * the socket until it closes). Runs on the main context. */
+ * connection (before any byte is read) and, on a keep-alive connection, when
+ * the first bytes of each next request arrive; request-read once a request
+ * is read in full and request-finished once it is answered. A connection is
+ * known by its GSocket (a reference is held: libsoup 3.2 leaks accepted
+ * GSockets, later versions free them). It ends when a message of it emits
+ * "disconnected", when the websocket that took its stream is finalized, or,
+ * found by a sweep every second, when its socket is closed or, for a
+ * keep-alive connection between requests, when its peer closed it (libsoup
+ * 3.2 then leaves the descriptor open: the sweep closes it). Runs on the
+ * main context. */
 #pragma once
 
 #include "conf.h"
@@ -26,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace gw {
 namespace http {
@@ -43,6 +50,13 @@ public:
   /* For the early handler: if @msg's connection is over a limit, answers it
    * (429 or 503, Retry-After, Connection: close) and returns true. */
   bool refuse (SoupServerMessage *msg);
+
+  /* A websocket upgrade: call before soup_server_message_steal_connection
+   * (which emits "disconnected"), then hand_over_to() with the object that
+   * owns the stream from then on (nullptr if none): the connection counts
+   * until that object is finalized. */
+  GSocket *hand_over (SoupServerMessage *msg);
+  void hand_over_to (GSocket *sock, GObject *owner);
 
   guint
   open () const
@@ -75,24 +89,38 @@ private:
   struct Conn
   {
     ConnLimits *self = nullptr;
-    GSocket *sock = nullptr; /* weak */
+    GSocket *sock = nullptr; /* ref held */
     std::string address;
     guint refusal = 0; /* 0: admitted, else 429 or 503 */
     guint timer = 0;
+    bool handed_over = false;
+    bool idle = false;        /* answered, waiting for a keep-alive request */
+    GObject *owner = nullptr; /* weak */
+  };
+  struct Watch
+  {
+    ConnLimits *self;
+    std::weak_ptr<int> alive;
+    GSocket *sock;
   };
 
   static void on_request_started (SoupServer *, SoupServerMessage *msg, gpointer self);
   static void on_request_read (SoupServer *, SoupServerMessage *msg, gpointer self);
-  static void on_socket_gone (gpointer data, GObject *where_the_socket_was);
+  static void on_request_done (SoupServer *, SoupServerMessage *msg, gpointer self);
+  static gboolean sweep (gpointer self);
+  static void on_disconnected (SoupServerMessage *msg, gpointer watch);
+  static void on_owner_gone (gpointer conn, GObject *where_the_owner_was);
   static gboolean on_timeout (gpointer conn);
 
   Conn *find (SoupServerMessage *msg);
   void arm (Conn &c, guint seconds);
-  void forget (Conn &c);
+  void forget (GSocket *sock);
 
+  std::shared_ptr<int> alive_ = std::make_shared<int> (0);
   SoupServer *server_;
   const ServerConfig &conf_;
-  gulong started_id_ = 0, read_id_ = 0;
+  gulong started_id_ = 0, read_id_ = 0, finished_id_ = 0, aborted_id_ = 0;
+  guint sweep_ = 0;
   std::map<GSocket *, std::unique_ptr<Conn> > conns_;
   std::map<std::string, guint> per_address_; /* admitted connections */
   guint admitted_ = 0, waiting_refusals_ = 0;
