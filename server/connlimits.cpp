@@ -56,8 +56,11 @@ ConnLimits::on_request_started (SoupServer *, SoupServerMessage *msg, gpointer d
   if (!sock)
     return;
   Conn *c = self->find (msg);
-  if (c)
-    c->idle = false;
+  if (c && c->watch) {
+    g_source_destroy (c->watch);
+    g_source_unref (c->watch);
+    c->watch = nullptr;
+  }
   if (!c) {
     /* A new connection. */
     auto conn = std::make_unique<Conn> ();
@@ -152,8 +155,13 @@ ConnLimits::on_request_done (SoupServer *, SoupServerMessage *msg, gpointer data
   auto *self = static_cast<ConnLimits *> (data);
   if (Conn *c = self->find (msg)) {
     if (!c->handed_over) {
-      c->idle = true;
       self->arm (*c, c->refusal ? REFUSE_GRACE_S : self->conf_.request_timeout);
+      if (!c->watch) {
+        c->watch
+            = g_socket_create_source (c->sock, (GIOCondition)(G_IO_IN | G_IO_HUP | G_IO_ERR), NULL);
+        g_source_set_callback (c->watch, G_SOURCE_FUNC (on_idle_readable), c, NULL);
+        g_source_attach (c->watch, NULL);
+      }
     }
   }
 }
@@ -174,10 +182,28 @@ peer_gone (GSocket *sock)
   return n <= 0;
 }
 
-/* The end of a connection between requests raises no signal we can see (no
- * message of it is known then), nor the end of a websocket's stream when
- * its owner outlives it: every second, connections whose socket is closed
- * are let go. */
+/* An idle keep-alive connection is readable: the next request, or its end.
+ * libsoup 3.2 reads the end of a keep-alive connection between requests but
+ * never closes it (its descriptor would stay open for good), so it is closed
+ * here. libsoup reads it no more, and a closed GSocket refuses any use. */
+gboolean
+ConnLimits::on_idle_readable (GSocket *sock, GIOCondition, gpointer data)
+{
+  auto *c = static_cast<Conn *> (data);
+  ConnLimits *self = c->self;
+  g_source_unref (c->watch);
+  c->watch = nullptr;
+  if (peer_gone (sock)) {
+    GST_DEBUG ("closing an idle connection from %s that its peer closed", c->address.c_str ());
+    g_socket_close (sock, NULL);
+    self->forget (sock);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* A safety net: every second, connections whose socket was closed without a
+ * signal we saw (a websocket's stream closed while its owner lives on) are
+ * let go. */
 gboolean
 ConnLimits::sweep (gpointer data)
 {
@@ -185,15 +211,6 @@ ConnLimits::sweep (gpointer data)
   std::vector<GSocket *> closed;
   for (auto &kv : self->conns_) {
     if (g_socket_is_closed (kv.first)) {
-      closed.push_back (kv.first);
-    } else if (kv.second->idle && peer_gone (kv.first)) {
-      /* libsoup 3.2 reads the end of a keep-alive connection between
-       * requests but never closes it: its descriptor would stay open for
-       * good. libsoup no longer reads it; the GSocket refuses any later
-       * use once closed. */
-      GST_DEBUG ("closing an idle connection from %s that its peer closed",
-                 kv.second->address.c_str ());
-      g_socket_close (kv.first, NULL);
       closed.push_back (kv.first);
     }
   }
@@ -214,6 +231,10 @@ ConnLimits::forget (GSocket *sock)
   Conn &c = *it->second;
   if (c.timer)
     g_source_remove (c.timer);
+  if (c.watch) {
+    g_source_destroy (c.watch);
+    g_source_unref (c.watch);
+  }
   if (c.owner)
     g_object_weak_unref (c.owner, on_owner_gone, &c);
   if (c.refusal) {

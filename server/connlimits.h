@@ -19,10 +19,10 @@
  * known by its GSocket (a reference is held: libsoup 3.2 leaks accepted
  * GSockets, later versions free them). It ends when a message of it emits
  * "disconnected", when the websocket that took its stream is finalized, or,
- * found by a sweep every second, when its socket is closed or, for a
- * keep-alive connection between requests, when its peer closed it (libsoup
- * 3.2 then leaves the descriptor open: the sweep closes it). Runs on the
- * main context. */
+ * for a keep-alive connection between requests, when its peer closes it
+ * (libsoup 3.2 then leaves the descriptor open: it is closed here). A sweep
+ * every second lets go of any connection whose socket was closed otherwise.
+ * Runs on the main context. */
 #pragma once
 
 #include "conf.h"
@@ -94,7 +94,7 @@ private:
     guint refusal = 0; /* 0: admitted, else 429 or 503 */
     guint timer = 0;
     bool handed_over = false;
-    bool idle = false;        /* answered, waiting for a keep-alive request */
+    GSource *watch = nullptr; /* while idle between keep-alive requests */
     GObject *owner = nullptr; /* weak */
   };
   struct Watch
@@ -108,6 +108,7 @@ private:
   static void on_request_read (SoupServer *, SoupServerMessage *msg, gpointer self);
   static void on_request_done (SoupServer *, SoupServerMessage *msg, gpointer self);
   static gboolean sweep (gpointer self);
+  static gboolean on_idle_readable (GSocket *sock, GIOCondition, gpointer conn);
   static void on_disconnected (SoupServerMessage *msg, gpointer watch);
   static void on_owner_gone (gpointer conn, GObject *where_the_owner_was);
   static gboolean on_timeout (gpointer conn);

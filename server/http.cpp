@@ -27,6 +27,7 @@
 #include "httpcore.h"
 
 #include <json-glib/json-glib.h>
+#include <netinet/in.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY (gw_http_debug);
@@ -44,6 +45,7 @@ constexpr const char *WHEP_METHODS = "POST, PATCH, DELETE, OPTIONS";
 constexpr const char *WHEP_ALLOW = "POST, OPTIONS";
 constexpr const char *WHEP_RESOURCE_ALLOW = "PATCH, DELETE, OPTIONS";
 constexpr const char *GET_ALLOW = "GET, HEAD";
+constexpr gint LISTEN_BACKLOG = 1024; /* the kernel caps it at net.core.somaxconn */
 
 bool
 is (const char *method, const char *name)
@@ -933,7 +935,19 @@ HttpServer::listen (GError **error)
     soup_server_set_tls_certificate (impl_->server, cert);
     options |= SOUP_SERVER_LISTEN_HTTPS;
   }
-  if (!soup_server_listen (impl_->server, sa, (SoupServerListenOptions)options, &err)) {
+  /* Our own socket: libsoup's has GLib's default backlog of 10, so a burst
+   * of connections (one client's flood) would make every other client's
+   * connect wait for SYN retries (1 s, 3 s...). */
+  g_autoptr (GSocket) sock = g_socket_new (g_socket_address_get_family (sa),
+                                           G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &err);
+  if (sock) {
+    if (g_socket_address_get_family (sa) == G_SOCKET_FAMILY_IPV6)
+      g_socket_set_option (sock, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, NULL);
+    g_socket_set_listen_backlog (sock, LISTEN_BACKLOG);
+  }
+  if (!sock || !g_socket_bind (sock, sa, TRUE, &err) || !g_socket_listen (sock, &err)
+      || !soup_server_listen_socket (impl_->server, sock, (SoupServerListenOptions)options,
+                                     &err)) {
     g_set_error (error, err->domain, err->code, "cannot listen on %s:%u: %s",
                  conf.listen_address.c_str (), conf.port, err->message);
     g_error_free (err);
