@@ -61,6 +61,7 @@ ConnLimits::on_request_started (SoupServer *, SoupServerMessage *msg, gpointer d
     g_source_unref (c->watch);
     c->watch = nullptr;
   }
+  bool drop = false;
   if (!c) {
     /* A new connection. */
     auto conn = std::make_unique<Conn> ();
@@ -80,13 +81,9 @@ ConnLimits::on_request_started (SoupServer *, SoupServerMessage *msg, gpointer d
         self->refused_global_++;
       else
         self->refused_addr_++;
-      if (self->waiting_refusals_ >= MAX_WAITING_REFUSALS) {
-        /* Too many to even answer: close it now. */
-        GST_DEBUG ("closing a connection from %s unanswered", conn->address.c_str ());
-        g_socket_shutdown (sock, TRUE, TRUE, NULL);
-        g_object_unref (conn->sock);
-        return;
-      }
+      /* Too many to even answer: closed at once (still known, so that a
+       * request read before the end is refused too). */
+      drop = self->waiting_refusals_ >= MAX_WAITING_REFUSALS;
       self->waiting_refusals_++;
       GST_DEBUG ("connection from %s over the %s limit", conn->address.c_str (),
                  conn->refusal == SOUP_STATUS_SERVICE_UNAVAILABLE ? "global" : "per-address");
@@ -103,6 +100,11 @@ ConnLimits::on_request_started (SoupServer *, SoupServerMessage *msg, gpointer d
   g_signal_connect_data (
       msg, "disconnected", G_CALLBACK (on_disconnected), new Watch{ self, self->alive_, sock },
       [] (gpointer d, GClosure *) { delete static_cast<Watch *> (d); }, (GConnectFlags)0);
+  if (drop) {
+    GST_DEBUG ("closing a connection from %s unanswered", c->address.c_str ());
+    g_socket_shutdown (sock, TRUE, TRUE, NULL);
+    return;
+  }
   self->arm (*c, c->refusal ? REFUSE_GRACE_S : self->conf_.request_timeout);
 }
 
@@ -210,9 +212,8 @@ ConnLimits::sweep (gpointer data)
   auto *self = static_cast<ConnLimits *> (data);
   std::vector<GSocket *> closed;
   for (auto &kv : self->conns_) {
-    if (g_socket_is_closed (kv.first)) {
+    if (g_socket_is_closed (kv.first))
       closed.push_back (kv.first);
-    }
   }
   for (GSocket *s : closed)
     self->forget (s);
