@@ -138,9 +138,7 @@ def test(procs):
                     % (cert, key))
     gw.write_path("cam", "[path]\nsource=%s\n" % url)
     gw.start()
-    g.check(any(("https://%s:%d/cam/" % (g.GW_IP, gw.port)) in l
-                for l in gw.proc.lines()),
-            "the gateway did not print an https:// URL")
+    gw.proc.wait_line(re.escape("https://%s:%d/cam/" % (g.GW_IP, gw.port)), 5)
 
     g.check("cam" in gw.paths(), "GET /v1/paths over HTTPS lacks cam")
     st, hdrs, body = gw.get("/cam/")
