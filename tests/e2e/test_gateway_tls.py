@@ -15,6 +15,8 @@ User-visible checks:
 - a websocket over wss:// gets the server's offer (an SDP with a video
   m-line);
 - plain http:// to the same port gets no HTTP answer;
+- headless Chromium plays the player page over HTTPS (decoded H.264
+  frames of 320x240);
 - SIGTERM stops the gateway cleanly.
 """
 
@@ -185,6 +187,13 @@ def test(procs):
     g.log("plain http:// to the HTTPS port: %s (%.2f s)"
           % (got, time.monotonic() - t0))
     g.check(not got.startswith("HTTP"), "plain HTTP got an answer: %s" % got)
+
+    # The player page in a real browser over HTTPS. Chromium is told to
+    # accept the test's self-signed certificate, and to let the page POST
+    # its reports to the test's plain-HTTP collector.
+    g.EXTRA_CHROMIUM_FLAGS += ["--ignore-certificate-errors",
+                               "--allow-running-insecure-content"]
+    g.chromium_plays(procs, gw.base_url() + "/cam/", 320, 240)
 
     gl.wait_more_frames(viewer, 10, 10, "the viewer keeps decoding")
     gw.stop_and_check()
