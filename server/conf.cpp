@@ -2,6 +2,8 @@
 
 #include <gio/gio.h>
 #include <string.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 #include <algorithm>
 
@@ -203,6 +205,99 @@ valid_ip (const std::string & s)
   return a != NULL;
 }
 
+
+/* Whether the private key of @key_pem belongs to the (first) certificate of
+ * @cert_pem: GIO takes any key file with any certificate, and a key that
+ * does not belong would otherwise only show when every browser fails to
+ * connect. Compares the public key IDs (SHA-256) of both. */
+bool
+key_matches (const std::string & cert_pem, const std::string & key_pem, std::string & problem)
+{
+  gnutls_x509_crt_t crt = NULL;
+  gnutls_x509_privkey_t key = NULL;
+  gnutls_datum_t c = { (unsigned char *) cert_pem.data (), (unsigned int) cert_pem.size () };
+  gnutls_datum_t k = { (unsigned char *) key_pem.data (), (unsigned int) key_pem.size () };
+  unsigned char crt_id[64], key_id[64];
+  size_t crt_len = sizeof (crt_id), key_len = sizeof (key_id);
+  bool ok = false;
+  int r;
+  if ((r = gnutls_x509_crt_init (&crt)) < 0 || (r = gnutls_x509_crt_import (crt, &c,
+              GNUTLS_X509_FMT_PEM)) < 0 || (r = gnutls_x509_crt_get_key_id (crt,
+              GNUTLS_KEYID_USE_SHA256, crt_id, &crt_len)) < 0)
+    problem = std::string ("cannot read the certificate's public key: ") + gnutls_strerror (r);
+  else if ((r = gnutls_x509_privkey_init (&key)) < 0 || (r = gnutls_x509_privkey_import2 (key,
+              &k, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0 || (r = gnutls_x509_privkey_get_key_id (key,
+              GNUTLS_KEYID_USE_SHA256, key_id, &key_len)) < 0)
+    problem = std::string ("cannot read the private key: ") + gnutls_strerror (r);
+  else if (crt_len != key_len || memcmp (crt_id, key_id, crt_len) != 0)
+    problem = "its public key is not the certificate's";
+  else
+    ok = true;
+  if (key)
+    gnutls_x509_privkey_deinit (key);
+  if (crt)
+    gnutls_x509_crt_deinit (crt);
+  return ok;
+}
+
+}  // namespace
+
+bool
+load_tls_certificate (const std::string & cert, const std::string & key, GTlsCertificate ** out,
+    std::string & problem, bool & key_at_fault)
+{
+  key_at_fault = false;
+  const std::string *files[2] = { &cert, &key };
+  std::string pem[2];
+  for (int i = 0; i < 2; i++) {
+    g_autofree gchar *data = NULL;
+    gsize len = 0;
+    g_autoptr (GError) err = NULL;
+    if (!g_file_get_contents (files[i]->c_str (), &data, &len, &err)) {
+      key_at_fault = i == 1;
+      problem = "cannot read \"" + *files[i] + "\": " + err->message;
+      return false;
+    }
+    pem[i].assign (data, len);
+  }
+  g_autoptr (GError) err = NULL;
+  g_autoptr (GTlsCertificate) only_cert = g_tls_certificate_new_from_file (cert.c_str (), &err);
+  if (!only_cert) {
+    problem = "\"" + cert + "\" holds no usable PEM certificate (" + err->message + ")";
+    return false;
+  }
+  g_autoptr (GTlsCertificate) c = g_tls_certificate_new_from_files (cert.c_str (), key.c_str (),
+      &err);
+  if (!c) {
+    key_at_fault = true;
+    problem = "\"" + key + "\" holds no usable PEM private key (" + err->message + ")";
+    return false;
+  }
+  std::string why;
+  if (!key_matches (pem[0], pem[1], why)) {
+    key_at_fault = true;
+    problem = "the key in \"" + key + "\" does not belong to the certificate in \"" + cert
+        + "\" (" + why + ")";
+    return false;
+  }
+  if (out)
+    *out = (GTlsCertificate *) g_steal_pointer (&c);
+  return true;
+}
+
+namespace {
+
+/* A file name from the configuration, relative to the configuration file. */
+std::string
+relative_to (const std::string & conf_file, const std::string & name)
+{
+  if (g_path_is_absolute (name.c_str ()))
+    return name;
+  g_autofree gchar *dir = g_path_get_dirname (conf_file.c_str ());
+  g_autofree gchar *p = g_build_filename (dir, name.c_str (), NULL);
+  return p;
+}
+
 }  // namespace
 
 bool
@@ -236,7 +331,8 @@ bool
 load_server_config (const std::string & file, ServerConfig & out, GError ** error)
 {
   static const char *const allowed[] = { "listen", "pipelines", "ice-servers",
-    "ice-addresses", "udp-port-range", "log-level", "api-users", "api-tokens", NULL
+    "ice-addresses", "udp-port-range", "log-level", "api-users", "api-tokens", "max-connections",
+    "max-connections-per-address", "request-timeout", "tls-cert", "tls-key", NULL
   };
   Loader l;
   if (!l.open (file, "server", allowed, error))
@@ -266,12 +362,8 @@ load_server_config (const std::string & file, ServerConfig & out, GError ** erro
     c.pipelines_dir = l.str ("pipelines");
     if (c.pipelines_dir.empty ())
       return l.fail (error, "pipelines", "empty directory");
-    if (!g_path_is_absolute (c.pipelines_dir.c_str ())) {
-      /* Relative to the configuration file, so the server runs from anywhere. */
-      g_autofree gchar *dir = g_path_get_dirname (file.c_str ());
-      g_autofree gchar *p = g_build_filename (dir, c.pipelines_dir.c_str (), NULL);
-      c.pipelines_dir = p;
-    }
+    /* Relative to the configuration file, so the server runs from anywhere. */
+    c.pipelines_dir = relative_to (file, c.pipelines_dir);
   }
   for (const std::string & url:l.list ("ice-servers")) {
     if (g_str_has_prefix (url.c_str (), "stun://"))
@@ -309,6 +401,25 @@ load_server_config (const std::string & file, ServerConfig & out, GError ** erro
   }
   if (!load_credentials (l, "api-users", "api-tokens", c.api, error))
     return false;
+  if (!l.uint ("max-connections", 1, 1000000, c.max_connections, error)
+      || !l.uint ("max-connections-per-address", 1, 1000000, c.max_connections_per_address, error)
+      || !l.uint ("request-timeout", 0, 3600, c.request_timeout, error))
+    return false;
+  if (l.has ("tls-cert") != l.has ("tls-key") || (l.has ("tls-cert") && (l.str ("tls-cert").empty ()
+              || l.str ("tls-key").empty ()))) {
+    const char *set = l.has ("tls-cert") && !l.str ("tls-cert").empty ()? "tls-cert" : "tls-key";
+    const char *unset = g_str_equal (set, "tls-cert") ? "tls-key" : "tls-cert";
+    return l.fail (error, set, "%s is set but %s is not (set both for HTTPS, or neither)", set,
+        unset);
+  }
+  if (l.has ("tls-cert")) {
+    c.tls_cert = relative_to (file, l.str ("tls-cert"));
+    c.tls_key = relative_to (file, l.str ("tls-key"));
+    std::string problem;
+    bool key_at_fault = false;
+    if (!load_tls_certificate (c.tls_cert, c.tls_key, NULL, problem, key_at_fault))
+      return l.fail (error, key_at_fault ? "tls-key" : "tls-cert", "%s", problem.c_str ());
+  }
   out = c;
   return true;
 }

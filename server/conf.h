@@ -4,6 +4,7 @@
  * names the file, the line and the field. Pure code: no GStreamer state. */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 
 #include "auth.h"
@@ -28,6 +29,16 @@ struct ServerConfig
   guint min_port = 0, max_port = 0;
   std::string log_level = "info";
   Credentials api;              /* for /, /v1/ and /metrics; open if empty */
+  /* HTTP connections: over the per-address limit a request gets 429, over
+   * the global one 503; a connection that takes longer than
+   * request_timeout seconds to send a request (or stays idle that long
+   * between keep-alive requests) is closed (0 = never). */
+  guint max_connections = 1024;
+  guint max_connections_per_address = 64;
+  guint request_timeout = 30;
+  /* PEM files (absolute paths); both set: HTTPS and WSS only. */
+  std::string tls_cert, tls_key;
+  bool tls () const { return !tls_cert.empty (); }
 };
 
 enum class Transport { Auto, Tcp, Udp };
@@ -53,6 +64,11 @@ struct PathConfig
 /* Parses server settings from @file. Unknown keys and groups are errors (a
  * typo must not be silently ignored). */
 bool load_server_config (const std::string & file, ServerConfig & out, GError ** error);
+
+/* Loads the certificate (with the chain after it) and the private key of
+ * the TLS settings. False with a message if they cannot be used. */
+bool load_tls_certificate (const std::string & cert, const std::string & key,
+    GTlsCertificate ** out, std::string & problem, bool & key_at_fault);
 
 /* Parses a path file; the path's name is the file name without .pipeline. */
 bool load_path_config (const std::string & file, PathConfig & out, GError ** error);

@@ -27,6 +27,7 @@
 #include "httpcore.h"
 
 #include <json-glib/json-glib.h>
+#include <netinet/in.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY (gw_http_debug);
@@ -48,6 +49,7 @@ constexpr const char *WHEP_METHODS = "POST, PATCH, DELETE, OPTIONS";
 constexpr const char *WHEP_ALLOW = "POST, OPTIONS";
 constexpr const char *WHEP_RESOURCE_ALLOW = "PATCH, DELETE, OPTIONS";
 constexpr const char *GET_ALLOW = "GET, HEAD";
+constexpr gint LISTEN_BACKLOG = 1024; /* the kernel caps it at net.core.somaxconn */
 
 bool
 is (const char *method, const char *name)
@@ -396,6 +398,9 @@ void
 on_early (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
           gpointer user_data)
 {
+  auto *core = static_cast<HttpCore *> (user_data);
+  if (core->limits && core->limits->refuse (msg))
+    return;
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
   if (soup_message_headers_get_encoding (h) == SOUP_ENCODING_CONTENT_LENGTH) {
     const bool expect = soup_message_headers_get_expectations (h) & SOUP_EXPECTATION_CONTINUE;
@@ -636,6 +641,25 @@ HttpCore::serve_metrics (SoupServerMessage *msg)
                           "websocket) since the server started.\n# TYPE gw_sessions_total counter\n"
                           "gw_sessions_total %" G_GUINT64_FORMAT "\n",
                           manager.sessions_total ());
+  if (limits) {
+    g_string_append_printf (s,
+                            "# HELP gw_http_connections Open HTTP connections (websockets "
+                            "included).\n# TYPE gw_http_connections gauge\n"
+                            "gw_http_connections %u\n"
+                            "# HELP gw_http_connections_refused_total Connections refused over "
+                            "max-connections-per-address (429) or max-connections (503).\n"
+                            "# TYPE gw_http_connections_refused_total counter\n"
+                            "gw_http_connections_refused_total{limit=\"per-address\"} "
+                            "%" G_GUINT64_FORMAT "\n"
+                            "gw_http_connections_refused_total{limit=\"global\"} "
+                            "%" G_GUINT64_FORMAT "\n"
+                            "# HELP gw_http_connections_timed_out_total Connections closed after "
+                            "request-timeout without a complete request.\n"
+                            "# TYPE gw_http_connections_timed_out_total counter\n"
+                            "gw_http_connections_timed_out_total %" G_GUINT64_FORMAT "\n",
+                            limits->open (), limits->refused_per_address (),
+                            limits->refused_global (), limits->timed_out ());
+  }
   gsize len = s->len;
   gchar *text = g_string_free (s, FALSE);
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
@@ -953,6 +977,7 @@ HttpCore::~HttpCore ()
   }
   auto old_posts = std::move (posts);
   auto old_ws = std::move (ws);
+  limits.reset ();
   if (server) {
     soup_server_disconnect (server);
     g_object_unref (server);
@@ -971,6 +996,7 @@ HttpServer::HttpServer (Manager &manager) : impl_ (new Impl (manager))
   HttpCore *core = impl_;
   soup_server_add_early_handler (impl_->server, NULL, on_early, core, NULL);
   soup_server_add_handler (impl_->server, NULL, on_request, core, NULL);
+  impl_->limits.reset (new http::ConnLimits (impl_->server, manager.server ()));
 }
 
 HttpServer::~HttpServer () { delete impl_; }
@@ -993,7 +1019,32 @@ HttpServer::listen (GError **error)
   }
   g_autoptr (GSocketAddress) sa = g_inet_socket_address_new (addr, (guint16)conf.port);
   GError *err = NULL;
-  if (!soup_server_listen (impl_->server, sa, (SoupServerListenOptions)0, &err)) {
+  int options = 0;
+  if (conf.tls ()) {
+    g_autoptr (GTlsCertificate) cert = NULL;
+    std::string problem;
+    bool key_at_fault = false;
+    if (!load_tls_certificate (conf.tls_cert, conf.tls_key, &cert, problem, key_at_fault)) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s: %s",
+                   key_at_fault ? "tls-key" : "tls-cert", problem.c_str ());
+      return false;
+    }
+    soup_server_set_tls_certificate (impl_->server, cert);
+    options |= SOUP_SERVER_LISTEN_HTTPS;
+  }
+  /* Our own socket: libsoup's has GLib's default backlog of 10, so a burst
+   * of connections (one client's flood) would make every other client's
+   * connect wait for SYN retries (1 s, 3 s...). */
+  g_autoptr (GSocket) sock = g_socket_new (g_socket_address_get_family (sa),
+                                           G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &err);
+  if (sock) {
+    if (g_socket_address_get_family (sa) == G_SOCKET_FAMILY_IPV6)
+      g_socket_set_option (sock, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, NULL);
+    g_socket_set_listen_backlog (sock, LISTEN_BACKLOG);
+  }
+  if (!sock || !g_socket_bind (sock, sa, TRUE, &err) || !g_socket_listen (sock, &err)
+      || !soup_server_listen_socket (impl_->server, sock, (SoupServerListenOptions)options,
+                                     &err)) {
     g_set_error (error, err->domain, err->code, "cannot listen on %s:%u: %s",
                  conf.listen_address.c_str (), conf.port, err->message);
     g_error_free (err);
@@ -1008,7 +1059,8 @@ HttpServer::listen (GError **error)
     }
   }
   g_slist_free (listeners);
-  GST_INFO ("listening on %s:%u", conf.listen_address.c_str (), impl_->bound_port);
+  GST_INFO ("listening on %s:%u%s", conf.listen_address.c_str (), impl_->bound_port,
+            conf.tls () ? " (HTTPS and WSS only)" : "");
   return true;
 }
 

@@ -3,6 +3,7 @@
  * Not part of the gateway's API: use http.h. */
 #pragma once
 
+#include "connlimits.h"
 #include "http.h"
 #include "wsproto.h"
 
@@ -150,6 +151,7 @@ struct HttpCore
   std::set<std::shared_ptr<WhepPost> > posts;
   std::map<std::string, std::shared_ptr<WhepResource> > whep;
   std::map<SoupWebsocketConnection *, std::shared_ptr<WsClient> > ws;
+  std::unique_ptr<http::ConnLimits> limits;
 
   explicit HttpCore (Manager &m) : manager (m) {}
   ~HttpCore ();

@@ -35,16 +35,24 @@ on_ws_wrote_informational (SoupServerMessage *msg, gpointer user_data)
       || d->alive.expired ())
     return;
   g_object_ref (msg);
+  /* The connection stays counted while the websocket is open. */
+  GSocket *sock = d->impl->limits ? d->impl->limits->hand_over (msg) : nullptr;
   GIOStream *stream = soup_server_message_steal_connection (msg);
+  SoupWebsocketConnection *owner = nullptr;
   if (stream) {
     SoupMessageHeaders *req = soup_server_message_get_request_headers (msg);
     SoupWebsocketConnection *conn = soup_websocket_connection_new (
         stream, soup_server_message_get_uri (msg), SOUP_WEBSOCKET_CONNECTION_SERVER,
         soup_message_headers_get_one (req, "Origin"), NULL, NULL);
     g_object_unref (stream);
+    owner = conn;
+    if (d->impl->limits)
+      d->impl->limits->hand_over_to (sock, G_OBJECT (conn));
     d->impl->ws_accept (conn, d->name);
     g_object_unref (conn);
   }
+  if (!owner && d->impl->limits)
+    d->impl->limits->hand_over_to (sock, nullptr);
   g_object_unref (msg);
 }
 

@@ -13,6 +13,7 @@
 #include <gst/gst.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 
 namespace {
@@ -82,6 +83,29 @@ check_config (const std::string & config_file, const std::string & pipelines)
   return problems;
 }
 
+/* Every HTTP connection and every viewer holds file descriptors: raise the
+ * soft limit to the hard one (often 1024 -> 524288), and say so if it stays
+ * below what max-connections needs. A listener that runs out of descriptors
+ * stops accepting for good (libsoup drops its accept source). */
+void
+raise_fd_limit (const gw::ServerConfig & conf)
+{
+  struct rlimit rl;
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0)
+    return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit (RLIMIT_NOFILE, &rl);
+    getrlimit (RLIMIT_NOFILE, &rl);
+  }
+  /* Refused connections waiting for their answer, and room for viewers. */
+  rlim_t want = (rlim_t) conf.max_connections + 256 + 1024;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+    g_warning ("the file descriptor limit (%lu) is low for max-connections=%u: "
+        "raise it (ulimit -n, LimitNOFILE=) to at least %lu, or lower max-connections",
+        (unsigned long) rl.rlim_cur, conf.max_connections, (unsigned long) want);
+}
+
 }  // namespace
 
 int
@@ -143,6 +167,7 @@ main (int argc, char **argv)
     return 1;
   }
   set_log_level (manager.server ().log_level);
+  raise_fd_limit (manager.server ());
   manager.watch ();
 
   gw::HttpServer http (manager);
@@ -153,12 +178,14 @@ main (int argc, char **argv)
 
   const std::string & addr = manager.server ().listen_address;
   std::string host = (addr == "0.0.0.0" || addr == "::") ? "127.0.0.1" : addr;
-  printf ("webrtc-gateway %s listening on %s:%u\n", VERSION, addr.c_str (), http.port ());
+  const char *scheme = manager.server ().tls ()? "https" : "http";
+  printf ("webrtc-gateway %s listening on %s:%u%s\n", VERSION, addr.c_str (), http.port (),
+      manager.server ().tls ()? " (HTTPS)" : "");
   for (auto & p:manager.paths ())
-    printf ("  path %-12s http://%s:%u/%s/\n", p->conf ().name.c_str (), host.c_str (),
+    printf ("  path %-12s %s://%s:%u/%s/\n", p->conf ().name.c_str (), scheme, host.c_str (),
         http.port (), p->conf ().name.c_str ());
-  printf ("Open http://%s:%u/ in a browser (from another machine, use this host's address).\n",
-      host.c_str (), http.port ());
+  printf ("Open %s://%s:%u/ in a browser (from another machine, use this host's address).\n",
+      scheme, host.c_str (), http.port ());
   fflush (stdout);
 
   GMainLoop *loop = g_main_loop_new (NULL, FALSE);

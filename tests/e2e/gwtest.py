@@ -448,11 +448,29 @@ def whep_url(port, addr=GW_IP):
     return "http://%s:%d/whep" % (addr, port)
 
 
-def http_request(method, url, body=None, headers=None, timeout=10):
-    """Returns (status, headers (lower-cased names), body bytes)."""
+def tls_context():
+    """For https:// URLs: trusts the CA file named by GW_E2E_CA_FILE (a test
+    that serves HTTPS sets it; viewers started afterwards inherit it)."""
+    import ssl
+    return ssl.create_default_context(
+        cafile=os.environ.get("GW_E2E_CA_FILE") or None)
+
+
+def http_request(method, url, body=None, headers=None, timeout=10,
+                 source=None):
+    """Returns (status, headers (lower-cased names), body bytes). `source`:
+    the local address to connect from (default: the kernel's choice)."""
     u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80,
-                                      timeout=timeout)
+    src = (source, 0) if source else None
+    if u.scheme == "https":
+        conn = http.client.HTTPSConnection(u.hostname, u.port or 443,
+                                           timeout=timeout,
+                                           source_address=src,
+                                           context=tls_context())
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port or 80,
+                                          timeout=timeout,
+                                          source_address=src)
     try:
         path = u.path or "/"
         if u.query:

@@ -72,9 +72,11 @@ def camera_url_on(port, path="/stream"):
 class Gateway:
     """One webrtc-gateway process with its own config and pipelines dir."""
 
-    def __init__(self, procs, name="gateway"):
+    def __init__(self, procs, name="gateway", server_extra=""):
+        """`server_extra`: more [server] lines (e.g. limits, tls-cert)."""
         self.procs = procs
         self.name = name
+        self.scheme = "https" if "tls-cert" in server_extra else "http"
         self.dir = procs.mkdtemp("gw-e2e-gateway-")
         self.pipelines = os.path.join(self.dir, "pipelines")
         os.mkdir(self.pipelines)
@@ -84,7 +86,8 @@ class Gateway:
                     "listen=%s:0\n"
                     "pipelines=pipelines\n"
                     "ice-addresses=%s\n"
-                    "log-level=debug\n" % (g.GW_IP, g.GW_IP))
+                    "log-level=debug\n" % (g.GW_IP, g.GW_IP)
+                    + server_extra)
         self.proc = None
         self.port = None
 
@@ -120,7 +123,7 @@ class Gateway:
         return self.proc is not None and self.proc.alive()
 
     def base_url(self):
-        return "http://%s:%d" % (g.GW_IP, self.port)
+        return "%s://%s:%d" % (self.scheme, g.GW_IP, self.port)
 
     def whep_url(self, name):
         return "%s/%s/whep" % (self.base_url(), name)
@@ -184,8 +187,9 @@ class Gateway:
 
     # -- HTTP ---------------------------------------------------------------
 
-    def get(self, route, timeout=5):
-        return g.http_request("GET", self.base_url() + route, timeout=timeout)
+    def get(self, route, timeout=5, source=None):
+        return g.http_request("GET", self.base_url() + route, timeout=timeout,
+                              source=source)
 
     def paths(self):
         """GET /v1/paths as {name: object}."""

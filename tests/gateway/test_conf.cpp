@@ -152,6 +152,131 @@ test_server_config ()
   g_remove (file.c_str ());
 }
 
+/* Runs openssl (GW_OPENSSL, from the build) with @args in tmpdir. */
+void
+openssl (const char *args)
+{
+  const char *bin = g_getenv ("GW_OPENSSL");
+  if (!bin || !*bin)
+    g_error ("GW_OPENSSL is not set: the TLS checks need openssl (scripts/install-deps.sh)");
+  g_autofree gchar *cmd = g_strdup_printf ("%s %s", bin, args);
+  g_auto (GStrv) argv = NULL;
+  g_assert_true (g_shell_parse_argv (cmd, NULL, &argv, NULL));
+  gint status = -1;
+  g_autoptr (GError) err = NULL;
+  if (!g_spawn_sync (tmpdir.c_str (), argv, NULL, (GSpawnFlags) (G_SPAWN_STDOUT_TO_DEV_NULL
+              | G_SPAWN_STDERR_TO_DEV_NULL), NULL, NULL, NULL, NULL, &status, &err)
+      || !g_spawn_check_wait_status (status, NULL))
+    g_error ("%s failed: %s", cmd, err ? err->message : "non-zero exit");
+}
+
+/* Loads @text as gw.conf; returns the error message ("" if it loaded). */
+std::string
+server_error (const char *text, gw::ServerConfig & c)
+{
+  std::string file = write ("gw.conf", text);
+  GError *err = NULL;
+  bool ok = gw::load_server_config (file, c, &err);
+  std::string msg = err ? err->message : "";
+  g_clear_error (&err);
+  g_assert_true (ok == msg.empty ());
+  return msg;
+}
+
+void
+server_ok (const char *text, gw::ServerConfig & c)
+{
+  std::string m = server_error (text, c);
+  if (!m.empty ())
+    g_error ("unexpected error: %s", m.c_str ());
+}
+
+void
+test_connection_limits ()
+{
+  gw::ServerConfig c;
+  server_ok ("[server]\n", c);
+  g_assert_cmpuint (c.max_connections, ==, 1024);
+  g_assert_cmpuint (c.max_connections_per_address, ==, 64);
+  g_assert_cmpuint (c.request_timeout, ==, 30);
+  server_ok ("[server]\nmax-connections=10\nmax-connections-per-address=2\n"
+          "request-timeout=0\n", c);
+  g_assert_cmpuint (c.max_connections, ==, 10);
+  g_assert_cmpuint (c.max_connections_per_address, ==, 2);
+  g_assert_cmpuint (c.request_timeout, ==, 0);
+  assert_contains (server_error ("[server]\nmax-connections=0\n", c),
+      "gw.conf:2: max-connections: 0 is out of range");
+  assert_contains (server_error ("[server]\n\nmax-connections-per-address=many\n", c),
+      "gw.conf:3: max-connections-per-address: not a whole number");
+  assert_contains (server_error ("[server]\nrequest-timeout=-5\n", c),
+      "gw.conf:2: request-timeout: not a whole number");
+}
+
+void
+test_tls ()
+{
+  const char *req = "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=gw-test";
+  g_autofree gchar *a = g_strdup_printf ("%s -keyout key.pem -out cert.pem", req);
+  g_autofree gchar *b = g_strdup_printf ("%s -keyout other-key.pem -out other-cert.pem", req);
+  openssl (a);
+  openssl (b);
+  write ("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all\n"
+      "-----END CERTIFICATE-----\n");
+
+  gw::ServerConfig c;
+  /* Relative to the configuration file. */
+  server_ok ("[server]\ntls-cert=cert.pem\ntls-key=key.pem\n", c);
+  g_assert_true (c.tls ());
+  g_autofree gchar *want = g_build_filename (tmpdir.c_str (), "cert.pem", NULL);
+  g_assert_cmpstr (c.tls_cert.c_str (), ==, want);
+  g_autoptr (GTlsCertificate) cert = NULL;
+  std::string problem;
+  bool key_at_fault = true;
+  g_assert_true (gw::load_tls_certificate (c.tls_cert, c.tls_key, &cert, problem, key_at_fault));
+  g_assert_nonnull (cert);
+  server_ok ("[server]\n", c);
+  g_assert_false (c.tls ());
+
+  const struct
+  {
+    const char *text, *expect;
+  } bad[] = {
+    {"[server]\ntls-cert=cert.pem\n",
+        "gw.conf:2: tls-cert: tls-cert is set but tls-key is not"},
+    {"[server]\nlisten=0.0.0.0:1\ntls-key=key.pem\n",
+        "gw.conf:3: tls-key: tls-key is set but tls-cert is not"},
+    {"[server]\ntls-cert=\ntls-key=key.pem\n", "gw.conf:3: tls-key: tls-key is set but"},
+    {"[server]\ntls-cert=missing.pem\ntls-key=key.pem\n",
+        "gw.conf:2: tls-cert: cannot read \""},
+    {"[server]\ntls-cert=cert.pem\ntls-key=missing.pem\n",
+        "gw.conf:3: tls-key: cannot read \""},
+    {"[server]\ntls-cert=key.pem\ntls-key=key.pem\n",
+        "gw.conf:2: tls-cert: \""},
+    {"[server]\ntls-cert=garbage.pem\ntls-key=key.pem\n",
+        "holds no usable PEM certificate"},
+    {"[server]\ntls-cert=cert.pem\ntls-key=cert.pem\n",
+        "gw.conf:3: tls-key: \""},
+    {"[server]\ntls-cert=cert.pem\n\ntls-key=other-key.pem\n",
+        "gw.conf:4: tls-key: the key in"},
+  };
+  for (auto & t:bad) {
+    std::string m = server_error (t.text, c);
+    g_test_message ("%s", m.c_str ());
+    assert_contains (m, t.expect);
+  }
+  /* A key that is not the certificate's says so. */
+  assert_contains (server_error ("[server]\ntls-cert=cert.pem\ntls-key=other-key.pem\n", c),
+      "does not belong to the certificate");
+  assert_contains (server_error ("[server]\ntls-cert=cert.pem\ntls-key=cert.pem\n", c),
+      "holds no usable PEM private key");
+  const char *files[] = { "key.pem", "cert.pem", "other-key.pem", "other-cert.pem", "garbage.pem",
+    "gw.conf" };
+  for (const char *f:files) {
+    g_autofree gchar *p = g_build_filename (tmpdir.c_str (), f, NULL);
+    g_remove (p);
+  }
+}
+
 void
 test_dir_reports_each_broken_file ()
 {
@@ -197,6 +322,8 @@ main (int argc, char **argv)
   g_test_add_func ("/conf/no-passwords", test_passwords_never_in_errors);
   g_test_add_func ("/conf/server", test_server_config);
   g_test_add_func ("/conf/dir", test_dir_reports_each_broken_file);
+  g_test_add_func ("/conf/connection-limits", test_connection_limits);
+  g_test_add_func ("/conf/tls", test_tls);
   g_test_add_func ("/conf/names", test_path_names);
   int rc = g_test_run ();
   for (const char *f:{"good.pipeline", "bad.pipeline", "notes.txt"}) {

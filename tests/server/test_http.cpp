@@ -840,6 +840,23 @@ test_ws_close ()
   wait_until ([] { return manager->n_sessions () == 0; }, 10, "the session to close");
 }
 
+/* An open websocket counts as an HTTP connection until it closes. */
+void
+test_ws_counted ()
+{
+  guint64 before = metric ("gw_http_connections");
+  {
+    Ws ws ("/cam/ws");
+    ws.wait_for (gw::wsproto::Type::Offer);
+    g_assert_cmpuint (metric ("gw_http_connections"), ==, before + 1);
+    ws.send (gw::wsproto::Message::close ());
+    g_assert_cmpuint (ws.wait_closed (), ==, SOUP_WEBSOCKET_CLOSE_NORMAL);
+  }
+  wait_until ([&] { return metric ("gw_http_connections") == before; }, 10,
+              "the websocket's connection to be let go");
+  wait_until ([] { return manager->n_sessions () == 0; }, 10, "the session to close");
+}
+
 void
 test_ws_errors ()
 {
@@ -935,6 +952,7 @@ main (int argc, char **argv)
   g_test_add_func ("/http/whep-client-gone", test_whep_client_gone);
   g_test_add_func ("/http/ws-session", test_ws_session);
   g_test_add_func ("/http/ws-close", test_ws_close);
+  g_test_add_func ("/http/ws-counted", test_ws_counted);
   g_test_add_func ("/http/ws-errors", test_ws_errors);
   int rc = g_test_run ();
 
