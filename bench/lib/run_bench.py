@@ -118,7 +118,15 @@ class Bench:
         tlog = open(os.path.join(self.logs, "tcpdump-%s.log" % tag), "w")
         td = subprocess.Popen(["tcpdump", "-i", "lo", "-s", "128", "-n", "-B", "8192",
                                "-w", pcap, flt], stdout=tlog, stderr=tlog)
-        time.sleep(self.lat_window + 0.5)
+        # The window starts once tcpdump listens (it says so on stderr).
+        tpath = os.path.join(self.logs, "tcpdump-%s.log" % tag)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and td.poll() is None:
+            with open(tpath) as fh:
+                if "listening on" in fh.read():
+                    break
+            time.sleep(0.05)
+        time.sleep(self.lat_window)
         td.send_signal(signal.SIGINT)
         try:
             td.wait(10)
