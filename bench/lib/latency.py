@@ -1,6 +1,7 @@
 """Residence latency of video frames in the gateway, from a pcap.
 
-The capture (tcpdump -s 128 on lo) holds the camera's RTP going to the
+The capture (tcpdump -i any -s 128; of each packet only its incoming copy
+is used) holds the camera's RTP going to the
 gateway and the SRTP the gateway sends to some viewers. SRTP leaves the RTP
 header in clear (SSRC, sequence, timestamp, marker), so on both sides a
 frame is a group of packets with one RTP timestamp, ended by the marker bit,
@@ -51,12 +52,15 @@ def read_pcap(path):
             if len(pkt) < 14 or pkt[12:14] != b"\x08\x00":
                 continue
             ip = pkt[14:]
-        elif linktype == 113:  # Linux cooked v1
-            if len(pkt) < 16 or pkt[14:16] != b"\x08\x00":
+        elif linktype == 113:  # Linux cooked v1 (tcpdump -i any)
+            # "any" sees a veth packet on the way out (v0, packet type 4) and
+            # on the way in (v1); on lo only on the way in. Keep the incoming
+            # copies: one of each packet, all taken at the same point.
+            if len(pkt) < 16 or pkt[14:16] != b"\x08\x00" or pkt[0:2] == b"\x00\x04":
                 continue
             ip = pkt[16:]
         elif linktype == 276:  # Linux cooked v2
-            if len(pkt) < 20 or pkt[0:2] != b"\x08\x00":
+            if len(pkt) < 20 or pkt[0:2] != b"\x08\x00" or pkt[10] == 4:
                 continue
             ip = pkt[20:]
         elif linktype in (12, 101):  # raw IP

@@ -116,7 +116,7 @@ class Bench:
                    procs.CLIENT_ADDR, " or ".join("dst port %d" % p for p in ports)))
         pcap = os.path.join(self.tmp, "lat-%s.pcap" % tag)
         tlog = open(os.path.join(self.logs, "tcpdump-%s.log" % tag), "w")
-        td = subprocess.Popen(["tcpdump", "-i", "lo", "-s", "128", "-n", "-B", "8192",
+        td = subprocess.Popen(["tcpdump", "-i", "any", "-s", "128", "-n", "-B", "8192",
                                "-w", pcap, flt], stdout=tlog, stderr=tlog)
         # The window starts once tcpdump listens (it says so on stderr).
         tpath = os.path.join(self.logs, "tcpdump-%s.log" % tag)
@@ -324,6 +324,21 @@ def limit(r):
     return "-"
 
 
+def local_routing():
+    """Both 10.99.0.1 and 10.99.0.2 are local in the namespace: the gateway's
+    media to the viewers goes out on v0 and comes back in on v1 with a local
+    source address, which Linux drops unless accept_local is on (and the
+    reverse-path filter off). Only this namespace is changed."""
+    for k in ("all", "default", "v0", "v1"):
+        for key, val in (("accept_local", "1"), ("rp_filter", "0")):
+            path = "/proc/sys/net/ipv4/conf/%s/%s" % (k, key)
+            try:
+                with open(path, "w") as fh:
+                    fh.write(val)
+            except OSError as e:
+                log("warning: cannot set %s: %s" % (path, e))
+
+
 def meta(b, ns):
     rev = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)),
                           "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -351,6 +366,7 @@ def main():
     if any(n <= 0 for n in ns):
         sys.exit("run_bench: every N must be positive")
     os.makedirs(a.out, exist_ok=True)
+    local_routing()
     b = Bench(a)
     try:
         res = b.run(ns)
