@@ -113,6 +113,14 @@ on_feeder_sample (GstAppSink *sink, gpointer user_data)
     src = is_video ? m->video : m->audio;
     if (!src)
       return GST_FLOW_OK;
+    /* Until the media plays its base time is not final: a timestamp made
+     * from it could lie far in the future and hold everything back. Drop
+     * until then (a client waits for the next keyframe anyway) and measure
+     * the offset again after any pause. */
+    if (GST_STATE (src) != GST_STATE_PLAYING) {
+      m->have_offset = false;
+      return GST_FLOW_OK;
+    }
     gst_object_ref (src);
     if (!m->have_offset) {
       GstClockTime now = media_running_time (src);

@@ -102,7 +102,7 @@ def write_gateway_config(tmp, paths):
     conf = os.path.join(tmp, "gateway.conf")
     with open(conf, "w") as f:
         f.write("[server]\nlisten=%s:%d\nice-addresses=%s\npipelines=%s\n"
-                "log-level=warning\n" % (GW_ADDR, HTTP_PORT, GW_ADDR, pdir))
+                "log-level=info\n" % (GW_ADDR, HTTP_PORT, GW_ADDR, pdir))
     return conf
 
 
