@@ -66,15 +66,15 @@ def markdown(res):
     out += ["", "| N | ready | gw CPU %core | CPU-ms/viewer/s (marginal) | gw RSS MB "
             "(KB/viewer) | threads (/viewer) | pkts/s/viewer v+a (min) | loss % (max) "
             "| 1st KF ms p50/p95 | latency ms p50/p99 | client %core | camera %core "
-            "| machine busy % | limit |",
-            "|" + "---|" * 14]
+            "| machine busy % | other load %core | limit |",
+            "|" + "---|" * 15]
     for r in res.get("steady", []):
         g = r.get("gateway") or {}
         c = r.get("client") or {}
         cam = r.get("camera") or {}
         lat = r.get("latency") or {}
         out.append("| %d | %s/%d | %s | %s (%s) | %s (%s) | %s (%s) | %s + %s (%s) | %s (%s) "
-                   "| %s / %s | %s / %s | %s | %s | %s | %s |" % (
+                   "| %s / %s | %s / %s | %s | %s | %s | %s | %s |" % (
                        r["n"], r.get("ready"), r["n"], f(g.get("cpu_pct")),
                        f(r.get("cpu_ms_per_viewer_s"), "%.2f"),
                        f(r.get("cpu_ms_per_viewer_s_marginal"), "%.2f"),
@@ -89,7 +89,8 @@ def markdown(res):
                        f(r.get("first_kf_ms_p95"), "%.0f"),
                        f(lat.get("p50_ms"), "%.2f"), f(lat.get("p99_ms"), "%.2f"),
                        f(c.get("cpu_pct")), f(cam.get("cpu_pct")),
-                       f(r.get("machine_busy_pct"), "%.0f"), r.get("limit")))
+                       f(r.get("machine_busy_pct"), "%.0f"),
+                       f(r.get("other_load_pct"), "%.0f"), r.get("limit")))
     s = res.get("slopes") or {}
     if s:
         out += ["", "Fitted over N (incl. 0): %s CPU-ms per viewer per second, "
@@ -110,14 +111,14 @@ def markdown(res):
             c.get("runs", 0), c.get("runs", 0) - c.get("failed", 0), c.get("runs", 0),
             f(c.get("first_kf_ms_p50"), "%.0f"), f(c.get("first_kf_ms_max"), "%.0f")))
     if res.get("join"):
-        out += ["", "| join rate: viewers, ramp ms | offered /s | achieved joins/s "
-                "| ready | answer ms p50/p95 | DTLS ms p50 | 1st KF ms p50 |",
-                "|---|---|---|---|---|---|---|"]
+        out += ["", "| join rate: viewers, ramp ms | offered /s | connected /s "
+                "| all with a keyframe /s | ready | answer ms p50/p95 | DTLS ms p50 "
+                "| 1st KF ms p50 |", "|---|---|---|---|---|---|---|---|"]
         for j in res["join"]:
-            out.append("| %d, %d | %s | %s | %s/%d | %s / %s | %s | %s |" % (
+            out.append("| %d, %d | %s | %s | %s | %s/%d | %s / %s | %s | %s |" % (
                 j["n"], j["ramp_ms"], f(j.get("offered_per_s"), "%.0f")
                 if j.get("offered_per_s") else "all at once",
-                f(j.get("joins_per_s")), j.get("ready"), j["n"],
+                f(j.get("connected_per_s")), f(j.get("joins_per_s")), j.get("ready"), j["n"],
                 f(j.get("answer_ms_p50"), "%.0f"), f(j.get("answer_ms_p95"), "%.0f"),
                 f(j.get("dtls_ms_p50"), "%.0f"), f(j.get("first_kf_ms_p50"), "%.0f")))
     return "\n".join(out) + "\n"

@@ -161,6 +161,11 @@ class Bench:
              "first_kf_ms_p95": pct(viewer_times(c, "first_kf_ms"), 95),
              "latency": lat}
         r.update(delivery(s0, s1))
+        ours = sum((w[k] or {}).get("cpu_pct") or 0 for k in ("gateway", "client", "camera"))
+        if w["machine_busy_pct"] is not None:
+            # CPU used by anything else on the machine during the window, in
+            # % of one core: a large value means a contaminated run.
+            r["other_load_pct"] = w["machine_busy_pct"] * (os.cpu_count() or 1) - ours
         g = w["gateway"]
         bg = base["gateway"]
         if g and bg and n:
@@ -181,7 +186,12 @@ class Bench:
         elapsed = ready.get("elapsed_ms") or (time.monotonic() - t0) * 1000
         self.stop_client(c, "cam")
         ok = ready.get("ready", 0)
+        # Viewer i starts at i * ramp: the time until the last one is
+        # connected (DTLS done), without the wait for a keyframe.
+        done = [int(i) * ramp + v["dtls_ms"] for i, v in c.viewers.items()
+                if not v.get("error") and (v.get("dtls_ms") or -1) >= 0]
         return {"n": n, "ramp_ms": ramp,
+                "connected_per_s": len(done) / (max(done) / 1000.0) if done else None,
                 "offered_per_s": (1000.0 / ramp) if ramp else None,
                 "ready": ok, "failed": ready.get("failed"),
                 "elapsed_ms": elapsed,
