@@ -8,7 +8,7 @@
 # needed) and prints the table. N defaults to 1 10 25 50 100.
 #
 # Knobs (environment): WINDOW GOP QUICK OUT BASE SETTLE RAMP_MS LAT_WINDOW
-# LAT_VIEWERS TTFF_VIEWERS JOIN_N COLD_RUNS KEEP_PCAP GW_BENCH_CACHE
+# LAT_VIEWERS TTFF_VIEWERS JOIN_N JOIN_RAMPS COLD_RUNS KEEP_PCAP GW_BENCH_CACHE
 # GW_BENCH_CLIENT; GW_BUILD_DIR=DIR uses an existing build and installs and
 # builds nothing (the meson test bench-smoke does that).
 set -eu
@@ -41,6 +41,7 @@ done
 
 client=${GW_BENCH_CLIENT:-}
 if [ -z "$client" ]; then
+  [ -x bench/client/build.sh ] || { echo "bench/run.sh: bench/client/build.sh (the load client) is missing" >&2; exit 1; }
   client=$(bench/client/build.sh "$build/bench/client" | tail -n 1)
 fi
 [ -x "$client" ] || { echo "bench/run.sh: no load client at '$client'" >&2; exit 1; }

@@ -121,6 +121,10 @@ def markdown(res):
                 f(j.get("connected_per_s")), f(j.get("joins_per_s")), j.get("ready"), j["n"],
                 f(j.get("answer_ms_p50"), "%.0f"), f(j.get("answer_ms_p95"), "%.0f"),
                 f(j.get("dtls_ms_p50"), "%.0f"), f(j.get("first_kf_ms_p50"), "%.0f")))
+    problems = res.get("gateway_log") or []
+    if problems:
+        out += ["", "Gateway log: %d CRITICAL/ERROR lines, first: `%s`" % (
+            len(problems), problems[0])]
     return "\n".join(out) + "\n"
 
 

@@ -64,6 +64,11 @@ class Bench:
         self.ttff_n = env_num("TTFF_VIEWERS", 2 if self.quick else 20, int)
         self.join_n = env_num("JOIN_N", 4 if self.quick else 50, int)
         self.cold_runs = env_num("COLD_RUNS", 1 if self.quick else 5, int)
+        ramps = os.environ.get("JOIN_RAMPS") or ("0" if self.quick else "20 10 0")
+        try:
+            self.join_ramps = [int(x) for x in ramps.split()]
+        except ValueError:
+            sys.exit("run_bench: JOIN_RAMPS must be whole numbers of ms, got %r" % ramps)
         self.procs = []
 
     # -- helpers --------------------------------------------------------
@@ -264,7 +269,7 @@ class Bench:
         for n in ns:
             res["steady"].append(self.steady(n, base))
             self.save(res)
-        for ramp in ([0] if self.quick else [20, 10, 0]):
+        for ramp in self.join_ramps:
             res["join"].append(self.join_rate(ramp))
         self.gw.stop()
         conf = procs.write_gateway_config(self.tmp, {
@@ -278,6 +283,7 @@ class Bench:
         res["ttff"] = [self.ttff_live("gop1", 1), self.ttff_live("gop4", 4)]
         res["cold"] = self.cold()
         res["slopes"] = report.slopes(res)
+        res["gateway_log"] = gateway_log_problems(self.logs)
         self.save(res)
         return res
 
@@ -332,6 +338,18 @@ def limit(r):
     if (r.get("machine_busy_pct") or 0) >= 90:
         return "machine"
     return "-"
+
+
+def gateway_log_problems(logs):
+    """CRITICAL and ERROR lines of the gateway logs: a benchmark must not
+    hide what went wrong while it measured."""
+    out = []
+    for name in sorted(os.listdir(logs)):
+        if name.startswith("gateway") and name.endswith(".log"):
+            with open(os.path.join(logs, name), errors="replace") as fh:
+                out += ["%s: %s" % (name, l.strip()) for l in fh
+                        if " CRITICAL " in l or " ERROR " in l]
+    return out
 
 
 def local_routing():
