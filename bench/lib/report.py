@@ -174,6 +174,13 @@ def check(res, n):
         bad.append("no audio packets")
     if r.get("loss_pct_max") is None or r["loss_pct_max"] > 2.0:
         bad.append("loss %s %% (max over viewers)" % r.get("loss_pct_max"))
+    lat = r.get("latency") or {}
+    for v in lat.get("viewers", []):
+        if not v.get("frames") or v.get("matched", 0) < 0.8 * v["frames"]:
+            bad.append("latency: viewer port %s: %s of %s frames matched to camera frames" % (
+                v.get("port"), v.get("matched"), v.get("frames")))
+    if lat.get("p50_ms") is None:
+        bad.append("no latency measured: %s" % lat.get("error", "no frames matched"))
     if not (r.get("gateway") or {}).get("cpu_ms"):
         bad.append("no gateway CPU measured")
     for t in res.get("ttff", []):
