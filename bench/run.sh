@@ -8,7 +8,7 @@
 # needed) and prints the table. N defaults to 1 10 25 50 100.
 #
 # Knobs (environment): WINDOW GOP QUICK OUT BASE SETTLE RAMP_MS LAT_WINDOW
-# LAT_VIEWERS TTFF_VIEWERS JOIN_N JOIN_RAMPS COLD_RUNS KEEP_PCAP GW_BENCH_CACHE
+# LAT_VIEWERS TTFF_VIEWERS JOIN_N JOIN_RAMPS COLD_RUNS QUIET_WAIT QUIET_MAX KEEP_PCAP GW_BENCH_CACHE
 # GW_BENCH_CLIENT; GW_BUILD_DIR=DIR uses an existing build and installs and
 # builds nothing (the meson test bench-smoke does that).
 set -eu
