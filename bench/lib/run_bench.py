@@ -80,7 +80,16 @@ class Bench:
         return c
 
     def wait_ready(self, c, n, ramp):
-        ready = c.wait_ready(30 + n * ramp / 1000.0)
+        # The client gives up on a viewer 30 s after the last one started.
+        end = time.monotonic() + 45 + n * ramp / 1000.0
+        ready = None
+        while ready is None and time.monotonic() < end:
+            ready = c.wait_ready(1.0)
+            if ready is None and self.gw.p.poll() is not None:
+                raise RuntimeError("the gateway exited (status %s) while %s joined:\n%s"
+                                   % (self.gw.p.returncode, c.proc.name, self.gw.tail()))
+            if ready is None and c.proc.p.poll() is not None:
+                break
         if ready is None:
             raise RuntimeError("client %s never reported ready:\n%s"
                                % (c.proc.name, c.tail()))
@@ -417,6 +426,10 @@ def main():
     b = Bench(a)
     try:
         res = b.run(ns)
+    except RuntimeError as e:
+        # What was measured before the failure stays in result.json.
+        log("FAILED: %s" % e)
+        sys.exit(1)
     finally:
         b.cleanup()
     md = report.markdown(res)
