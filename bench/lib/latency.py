@@ -12,9 +12,11 @@ frame carries the same H.264 bytes on both sides, but it is re-packetized
 (another MTU, FU-A headers of 2 bytes per fragment) and SRTP adds a 10-byte
 authentication tag per packet. Each frame's size is estimated as
 payload bytes - 2 * packets (- 10 * packets for SRTP) and compared within a
-small tolerance; the alignment (camera frame index = viewer frame index +
-shift) with the most equal sizes wins. The noisy test clip gives every frame
-its own size, so the alignment is unambiguous. Latency of a matched frame =
+small tolerance; a viewer frame is paired under the alignment (camera frame
+index = viewer frame index + shift) with the most equal sizes that matches
+it and a neighbour (a frame the gateway dropped for a slow viewer starts a
+new alignment). The noisy test clip gives frames distinct sizes, so the
+alignments are unambiguous. Latency of a matched frame =
 viewer last-packet time - camera last-packet time.
 
 Also a CLI: latency.py PCAP CAMERA_PORT_MIN CAMERA_PORT_MAX VIEWER_PORT...
@@ -120,25 +122,36 @@ def frames_of(packets, tag):
 
 
 def _match(cam, view, tol_abs=24, tol_rel=0.003):
-    def same(a, b):
+    """Pairs (camera frame, viewer frame). An alignment is a shift: camera
+    index = viewer index + shift. The gateway may drop frames for a slow
+    viewer, which changes the shift from then on, so every shift that
+    aligns many frames is a candidate, and a viewer frame is paired under
+    the best-scoring candidate that matches it and one of its neighbours."""
+    def same(i, shift):
+        j = i + shift
+        if i < 0 or i >= len(view) or j < 0 or j >= len(cam):
+            return False
+        a, b = cam[j][3], view[i][3]
         return abs(a - b) <= tol_abs + tol_rel * max(a, b)
 
-    best_shift, best_score = None, 0
+    scores = {}
     for shift in range(-len(view) + 1, len(cam)):
-        score = 0
-        for i in range(max(0, -shift), min(len(view), len(cam) - shift)):
-            if same(cam[i + shift][3], view[i][3]):
-                score += 1
-        if score > best_score:
-            best_shift, best_score = shift, score
-    if best_shift is None:
-        return [], 0
+        score = sum(1 for i in range(max(0, -shift), min(len(view), len(cam) - shift))
+                    if same(i, shift))
+        if score:
+            scores[shift] = score
+    if not scores:
+        return []
+    floor = max(3, 0.1 * max(scores.values()))
+    cands = sorted((s for s, v in scores.items() if v >= floor),
+                   key=lambda s: -scores[s])
     pairs = []
-    for i in range(max(0, -best_shift), min(len(view), len(cam) - best_shift)):
-        c = cam[i + best_shift]
-        if same(c[3], view[i][3]):
-            pairs.append((c, view[i]))
-    return pairs, best_score
+    for i in range(len(view)):
+        for shift in cands:
+            if same(i, shift) and (same(i - 1, shift) or same(i + 1, shift)):
+                pairs.append((cam[i + shift], view[i]))
+                break
+    return pairs
 
 
 def percentile(values, p):
@@ -178,8 +191,9 @@ def analyse(pcap, cam_ports, viewer_ports, video_pt=96):
         # Video is the SSRC carrying the most bytes (audio is ~64 kbit/s).
         ssrc = max(streams, key=lambda s: sum(p[4] for p in streams[s]))
         view = frames_of(streams[ssrc], SRTP_TAG)
-        pairs, _score = _match(cam, view)
-        lat = [(v[0] - c[0]) * 1000.0 for c, v in pairs if v[0] >= c[0] - 0.0005]
+        pairs = _match(cam, view)
+        lat = [(v[0] - c[0]) * 1000.0 for c, v in pairs
+               if c[0] - 0.0005 <= v[0] <= c[0] + 2.0]
         pooled += lat
         per_viewer.append({
             "port": port, "frames": len(view), "matched": len(lat),
