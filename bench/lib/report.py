@@ -65,15 +65,15 @@ def markdown(res):
         f(b.get("cpu_pct")), f((b.get("rss_kb") or 0) / 1024.0), b.get("threads")))
     out += ["", "| N | ready | gw CPU %core | CPU-ms/viewer/s (marginal) | gw RSS MB "
             "(KB/viewer) | threads (/viewer) | pkts/s/viewer v+a (min) | loss % (max) "
-            "| 1st KF ms p50/p95 | latency ms p50/p99 | client %core | camera %core "
+            "| video frames/s (min) | 1st KF ms p50/p95 | latency ms p50/p99 | client %core | camera %core "
             "| machine busy % | other load %core | limit |",
-            "|" + "---|" * 15]
+            "|" + "---|" * 16]
     for r in res.get("steady", []):
         g = r.get("gateway") or {}
         c = r.get("client") or {}
         cam = r.get("camera") or {}
         lat = r.get("latency") or {}
-        out.append("| %d | %s/%d | %s | %s (%s) | %s (%s) | %s (%s) | %s + %s (%s) | %s (%s) "
+        out.append("| %d | %s/%d | %s | %s (%s) | %s (%s) | %s (%s) | %s + %s (%s) | %s (%s) | %s (%s) "
                    "| %s / %s | %s / %s | %s | %s | %s | %s | %s |" % (
                        r["n"], r.get("ready"), r["n"], f(g.get("cpu_pct")),
                        f(r.get("cpu_ms_per_viewer_s"), "%.2f"),
@@ -85,6 +85,7 @@ def markdown(res):
                        f(r.get("audio_pkts_s_per_viewer"), "%.0f"),
                        f(r.get("pkts_s_min"), "%.0f"),
                        f(r.get("loss_pct"), "%.2f"), f(r.get("loss_pct_max"), "%.2f"),
+                       f(r.get("frames_s_per_viewer")), f(r.get("frames_s_min")),
                        f(r.get("first_kf_ms_p50"), "%.0f"),
                        f(r.get("first_kf_ms_p95"), "%.0f"),
                        f(lat.get("p50_ms"), "%.2f"), f(lat.get("p99_ms"), "%.2f"),
@@ -172,6 +173,9 @@ def check(res, n):
         bad.append("a viewer got no packets in the window (min %s pkts/s)" % r.get("pkts_s_min"))
     elif (r.get("audio_pkts_s_per_viewer") or 0) <= 0:
         bad.append("no audio packets")
+    fps = (res.get("meta", {}).get("clip") or {}).get("fps", 30)
+    if (r.get("frames_s_min") or 0) < 0.9 * fps:
+        bad.append("a viewer got %s video frames/s of %s" % (r.get("frames_s_min"), fps))
     if r.get("loss_pct_max") is None or r["loss_pct_max"] > 2.0:
         bad.append("loss %s %% (max over viewers)" % r.get("loss_pct_max"))
     lat = r.get("latency") or {}

@@ -334,11 +334,12 @@ def delivery(s0, s1):
         return {"delivery_error": "no stats from the client"}
     dt = (s1["t_ms"] - s0["t_ms"]) / 1000.0
     p0 = s0.get("per_viewer") or []
-    rates, losses, vrates, arates = [], [], [], []
+    rates, losses, vrates, arates, fps = [], [], [], [], []
     tot_got = tot_lost = 0
     for i, v in enumerate(s1["per_viewer"]):
         a = p0[i] if i < len(p0) else [0, 0, 0, 0]
         vid, aud, lost = v[0] - a[0], v[1] - a[1], v[2] - a[2]
+        fps.append((v[3] - a[3]) / dt if dt > 0 else 0)
         rates.append((vid + aud) / dt if dt > 0 else 0)
         vrates.append(vid / dt if dt > 0 else 0)
         arates.append(aud / dt if dt > 0 else 0)
@@ -350,6 +351,10 @@ def delivery(s0, s1):
     return {"stats_window_s": dt,
             "pkts_s_per_viewer": sum(rates) / n,
             "pkts_s_min": min(rates) if rates else 0,
+            # Video frames (marker bits) per second: the clip's frame rate
+            # when a viewer gets the whole stream.
+            "frames_s_per_viewer": sum(fps) / n,
+            "frames_s_min": min(fps) if fps else 0,
             "video_pkts_s_per_viewer": sum(vrates) / n,
             "audio_pkts_s_per_viewer": sum(arates) / n,
             "loss_pct": 100.0 * tot_lost / (tot_got + tot_lost) if tot_got + tot_lost else 100.0,
