@@ -441,7 +441,12 @@ def main():
     with open(os.path.join(a.out, "result.md"), "w") as f:
         f.write(md)
     if not a.no_plot:
-        report.plot(res, os.path.join(a.out, "plot.png"))
+        try:
+            report.plot(res, os.path.join(a.out, "plot.png"))
+        except ImportError as e:
+            log("FAILED: no plot (%s): scripts/install-deps.sh --bench installs "
+                "python3-matplotlib" % e)
+            sys.exit(1)
     print(md)
     log("results in %s" % a.out)
 
