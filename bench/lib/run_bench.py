@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -170,9 +171,14 @@ class Bench:
             res = latency.analyse(pcap, procs.RTP_PORTS, ports)
         except (OSError, ValueError) as e:
             res = {"error": str(e)}
-        if os.environ.get("KEEP_PCAP") == "1":
-            shutil.copy(pcap, self.logs)
-        os.unlink(pcap) if os.path.exists(pcap) else None
+        with open(tpath) as fh:
+            m = re.search(r"(\d+) packets dropped by kernel", fh.read())
+        # Packets tcpdump lost make frames incomplete: they are left out.
+        res["capture_dropped"] = int(m.group(1)) if m else None
+        if os.path.exists(pcap):
+            if os.environ.get("KEEP_PCAP") == "1":
+                shutil.copy(pcap, self.logs)
+            os.unlink(pcap)
         return res
 
     def steady(self, n, base):
