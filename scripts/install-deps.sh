@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages the gateway needs to build and run, and with
 # --tests also what the test suite uses (RTSP camera, WebRTC peers, browser),
-# and with --bench also the Go toolchain and pion libraries that
-# bench/client/build.sh compiles the load client with (plus the --tests set).
+# and with --bench what bench/run.sh uses: the benchmark camera, the Go
+# toolchain and pion libraries bench/client/build.sh compiles the load client
+# with, tcpdump and matplotlib. Flags combine: install-deps.sh --tests --bench.
 # Idempotent: only missing packages are installed. Needs root (or sudo).
 set -eu
 
@@ -18,11 +19,17 @@ TESTS="libgstrtspserver-1.0-dev gstreamer1.0-libav iproute2
   python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-aiortc chromium
   clang-14 libclang-rt-14-dev openssl"
-BENCH="golang-go golang-github-pion-webrtc.v3-dev"
+BENCH="libgstrtspserver-1.0-dev iproute2 python3 tcpdump python3-matplotlib
+  golang-go golang-github-pion-webrtc.v3-dev"
 
 want="$RUNTIME"
-[ "${1:-}" = "--tests" ] && want="$RUNTIME $TESTS"
-[ "${1:-}" = "--bench" ] && want="$RUNTIME $TESTS $BENCH"
+for arg in "$@"; do
+  case "$arg" in
+    --tests) want="$want $TESTS" ;;
+    --bench) want="$want $BENCH" ;;
+    *) echo "usage: install-deps.sh [--tests] [--bench]" >&2; exit 2 ;;
+  esac
+done
 
 missing=""
 for p in $want; do

@@ -4,7 +4,7 @@
 # "N passed, N failed, N skipped". Usage: scripts/test.sh [meson test args]
 set -eu
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --tests
+scripts/install-deps.sh --tests --bench
 if [ -f build/build.ninja ]; then meson setup --reconfigure build >/dev/null; else meson setup build; fi
 ninja -C build
 rc=0
