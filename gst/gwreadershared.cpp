@@ -145,6 +145,15 @@ viewer_params (GwReaderBin *self, Stream *st, GwSenderViewer *out, GstBuffer **k
   return ok;
 }
 
+static gboolean
+still_connected (GwReaderBin *self)
+{
+  GST_OBJECT_LOCK (self);
+  gboolean c = self->connection_state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED;
+  GST_OBJECT_UNLOCK (self);
+  return c;
+}
+
 gboolean
 gw_reader_bin_start_shared (GwReaderBin *self)
 {
@@ -174,7 +183,22 @@ gw_reader_bin_start_shared (GwReaderBin *self)
     struct sockaddr_storage addr = {};
     GError *err = NULL;
     guint id = 0;
-    if (viewer_params (self, st, &v, &key, &addr, &err)) {
+    /* "connected" can come a moment before the DTLS keys reach srtpenc:
+     * wait for them a little (bounded) rather than fall back at once. */
+    gboolean have = FALSE;
+    guint tries = 0;
+    for (; tries < 100; tries++) {
+      g_clear_error (&err);
+      gst_clear_buffer (&key);
+      have = viewer_params (self, st, &v, &key, &addr, &err);
+      if (have || !still_connected (self))
+        break;
+      g_usleep (5000);
+    }
+    if (tries > 0)
+      GST_INFO_OBJECT (self, "%s: waited %u ms for the keys and socket: %s", st->name, tries * 5,
+                       have ? "ready" : "gave up");
+    if (have) {
       GstMapInfo map;
       if (gst_buffer_map (key, &map, GST_MAP_READ)) {
         v.key = map.data;

@@ -6,6 +6,8 @@
 #include "gwsender.h"
 #include "gwkeyframegate.h"
 
+#include <gst/codecparsers/gsth264parser.h>
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <srtp2/srtp.h>
@@ -74,7 +76,8 @@ struct _GwSender
   /* Streaming thread only (under the lock too, as gw_sender_add reads codec). */
   Codec codec;
   guint clock_rate;
-  std::vector<guint8> sps, pps; /* last parameter sets, NAL without start code */
+  std::vector<guint8> sps, pps; /* last valid parameter sets, NAL without start code */
+  GstH264NalParser *parser;     /* checks them */
   /* The access units since the last keyframe (video), given to a viewer
    * that starts mid-GOP. */
   std::vector<GstBuffer *> gop;
@@ -195,6 +198,9 @@ packetize (GwSender *s, GstBuffer *buf)
       guint8 type = map.data[n.first] & 0x1f;
       if (type == 9)
         continue; /* access unit delimiter: the marker bit says it */
+      if (type == 0 || type >= 24)
+        continue; /* unspecified in H.264, and RTP aggregation or fragment
+                   * types: a receiver would take it for RTP framing */
       packetize_nal (s, map.data + n.first, n.second);
     }
   } else if (map.size > 0 && map.size <= MTU - RTP_HEADER) {
@@ -302,7 +308,9 @@ start_viewer (GwSender *s, Viewer &v, GstBuffer *buf)
   return TRUE;
 }
 
-/* Remembers the stream's last SPS and PPS, for a keyframe without them. */
+/* Remembers the stream's last SPS and PPS, for a keyframe without them:
+ * only ones that parse, so that a camera sending garbage cannot leave every
+ * later keyframe with broken parameter sets in front. */
 static void
 keep_parameter_sets (GwSender *s, GstBuffer *buf)
 {
@@ -313,10 +321,32 @@ keep_parameter_sets (GwSender *s, GstBuffer *buf)
   split_nals (map.data, map.size, nals);
   for (auto &n : nals) {
     guint8 type = map.data[n.first] & 0x1f;
-    if (type == 7)
-      s->sps.assign (map.data + n.first, map.data + n.first + n.second);
-    else if (type == 8)
-      s->pps.assign (map.data + n.first, map.data + n.first + n.second);
+    if (type != 7 && type != 8)
+      continue;
+    GstH264NalUnit nalu;
+    /* identify_nalu wants the start code in front: n.first - 3 holds it */
+    if (n.first < 3
+        || gst_h264_parser_identify_nalu_unchecked (s->parser, map.data, n.first - 3,
+                                                    n.first + n.second, &nalu)
+               != GST_H264_PARSER_OK)
+      continue;
+    gboolean ok;
+    if (type == 7) {
+      GstH264SPS sps;
+      ok = gst_h264_parser_parse_sps (s->parser, &nalu, &sps) == GST_H264_PARSER_OK;
+      if (ok)
+        gst_h264_sps_clear (&sps);
+    } else {
+      GstH264PPS pps;
+      ok = gst_h264_parser_parse_pps (s->parser, &nalu, &pps) == GST_H264_PARSER_OK;
+      if (ok)
+        gst_h264_pps_clear (&pps);
+    }
+    if (!ok) {
+      GST_DEBUG ("ignoring a %s that does not parse", type == 7 ? "SPS" : "PPS");
+      continue;
+    }
+    (type == 7 ? s->sps : s->pps).assign (map.data + n.first, map.data + n.first + n.second);
   }
   gst_buffer_unmap (buf, &map);
 }
@@ -433,6 +463,7 @@ gw_sender_new (void)
   s->next_id = 1;
   s->codec = Codec::NONE;
   s->slots = static_cast<guint8 *> (g_malloc (BATCH * SLOT));
+  s->parser = gst_h264_nal_parser_new ();
   g_mutex_init (&s->lock);
   return s;
 }
@@ -454,6 +485,7 @@ gw_sender_unref (GwSender *s)
   clear_gop (s);
   g_mutex_clear (&s->lock);
   g_free (s->slots);
+  gst_h264_nal_parser_free (s->parser);
   delete s;
 }
 

@@ -14,8 +14,11 @@
 
 static const guint8 KEY[30] = { 1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
                                 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30 };
-static const guint8 SPS[] = { 0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e, 0xd9 };
-static const guint8 PPS[] = { 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80 };
+/* A real baseline SPS and PPS (64x64): the sender only keeps ones that parse. */
+static const guint8 SPS[]
+    = { 0,    0,    0,    1,    0x67, 0x42, 0xc0, 0x15, 0xd9, 0x04, 0x26, 0xc0, 0x5a, 0x83, 0x03,
+        0x03, 0x52, 0x80, 0x00, 0x00, 0x03, 0x00, 0x80, 0x00, 0x00, 0x1e, 0x47, 0x8b, 0x17, 0x24 };
+static const guint8 PPS[] = { 0, 0, 0, 1, 0x68, 0xcb, 0x8c, 0xb2 };
 
 struct Peer
 {
@@ -161,7 +164,9 @@ GST_START_TEST (test_h264_packets_a_viewer_decrypts)
    * SPS, PPS, then the IDR slice in FU-A fragments; marker on the last. */
   push (s, au ({ std::vector<guint8> (SPS, SPS + sizeof (SPS)),
                  std::vector<guint8> (PPS, PPS + sizeof (PPS)), nal (0x41, 50) },
-               FALSE, GST_SECOND - 1));
+               FALSE, GST_SECOND - 2));
+  /* then a broken SPS (a camera sending garbage): not kept */
+  push (s, au ({ { 0, 0, 0, 1, 0x67, 0xff, 0xff }, nal (0x41, 50) }, FALSE, GST_SECOND - 1));
   fail_unless (nothing_more (&p));
   std::vector<guint8> idr = nal (0x65, 3000);
   push (s, au ({ idr }, TRUE, GST_SECOND));
