@@ -18,8 +18,10 @@
 
 #include <gst/webrtc/webrtc.h>
 
-GST_DEBUG_CATEGORY_EXTERN (gw_reader_bin_debug);
-#define GST_CAT_DEFAULT gw_reader_bin_debug
+/* A function, not a shared global: the plugin module and a program linking
+ * the elements' static library would otherwise both define the variable. */
+GstDebugCategory *gw_reader_bin_debug_category (void);
+#define GST_CAT_DEFAULT gw_reader_bin_debug_category ()
 
 typedef struct
 {

@@ -17,7 +17,13 @@
 
 #include "gwreaderbin-private.h"
 
-GST_DEBUG_CATEGORY (gw_reader_bin_debug);
+GST_DEBUG_CATEGORY_STATIC (gw_reader_bin_debug);
+
+GstDebugCategory *
+gw_reader_bin_debug_category (void)
+{
+  return gw_reader_bin_debug;
+}
 
 /* The quark's name is stringified: clang-format must not space it out. */
 /* clang-format off */

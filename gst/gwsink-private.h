@@ -35,8 +35,10 @@
 #include <string>
 #include <vector>
 
-GST_DEBUG_CATEGORY_EXTERN (gw_sink_debug);
-#define GST_CAT_DEFAULT gw_sink_debug
+/* A function, not a shared global: the plugin module and a program linking
+ * the elements' static library would otherwise both define the variable. */
+GstDebugCategory *gw_sink_debug_category (void);
+#define GST_CAT_DEFAULT gw_sink_debug_category ()
 
 #define DEFAULT_ADDRESS "0.0.0.0"
 #define DEFAULT_PORT 8889

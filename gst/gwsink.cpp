@@ -21,7 +21,13 @@
 
 using namespace gwsink;
 
-GST_DEBUG_CATEGORY (gw_sink_debug);
+GST_DEBUG_CATEGORY_STATIC (gw_sink_debug);
+
+GstDebugCategory *
+gw_sink_debug_category (void)
+{
+  return gw_sink_debug;
+}
 
 static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE (
     "video_%u", GST_PAD_SINK, GST_PAD_REQUEST,

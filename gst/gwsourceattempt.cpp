@@ -18,8 +18,8 @@
 #include <algorithm>
 #include <cstring>
 
-GST_DEBUG_CATEGORY_EXTERN (gw_source_bin_debug);
-#define GST_CAT_DEFAULT gw_source_bin_debug
+GstDebugCategory *gw_source_bin_debug_category (void); /* gwsourcebin.cpp */
+#define GST_CAT_DEFAULT gw_source_bin_debug_category ()
 
 namespace gw {
 

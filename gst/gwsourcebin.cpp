@@ -38,8 +38,18 @@
 #include <set>
 #include <string>
 
-GST_DEBUG_CATEGORY (gw_source_bin_debug);
+GST_DEBUG_CATEGORY_STATIC (gw_source_bin_debug);
 #define GST_CAT_DEFAULT gw_source_bin_debug
+
+/* For gwsourceattempt.cpp and gwsourcesupervisor.cpp: a function, not a
+ * shared global, which the plugin module and a program linking the static
+ * library would both define. */
+GstDebugCategory *gw_source_bin_debug_category (void);
+GstDebugCategory *
+gw_source_bin_debug_category (void)
+{
+  return gw_source_bin_debug;
+}
 
 #define DEFAULT_PROTOCOLS GW_SOURCE_BIN_PROTOCOLS_AUTO
 #define DEFAULT_LATENCY_MS 50
