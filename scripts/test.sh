@@ -19,12 +19,17 @@ with open("build/meson-logs/testlog.json") as f:
         counts[key] += 1
 print(f"{counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
 PY
-# Off by default: GW_SANITIZE=1 (or =e2e) reruns the unit (and e2e) suite
-# under ASan+UBSan; GW_FUZZ_SECONDS=N fuzzes each libFuzzer target N seconds.
-case "${GW_SANITIZE:-0}" in
+# Then, unless switched off, the sanitizer and fuzzing passes:
+# GW_SANITIZE=ci (default) reruns the unit suite and a set of end-to-end
+# tests built with ASan+UBSan (tests/sanitizers/run.sh --ci), =e2e every
+# end-to-end test, =unit the unit suite only, =0 none; GW_FUZZ_SECONDS=N
+# (default 20, 0 = none) fuzzes each libFuzzer target N seconds.
+case "${GW_SANITIZE:-ci}" in
   0) ;;
   e2e) tests/sanitizers/run.sh --e2e || rc=1 ;;
-  *) tests/sanitizers/run.sh || rc=1 ;;
+  unit | 1) tests/sanitizers/run.sh || rc=1 ;;
+  *) tests/sanitizers/run.sh --ci || rc=1 ;;
 esac
-if [ "${GW_FUZZ_SECONDS:-0}" -gt 0 ]; then tests/fuzz/run.sh "$GW_FUZZ_SECONDS" || rc=1; fi
+if [ "${GW_FUZZ_SECONDS:-20}" -gt 0 ]; then tests/fuzz/run.sh "${GW_FUZZ_SECONDS:-20}" || rc=1; fi
+[ "$rc" -eq 0 ] && echo "all passes green" || echo "FAILED (see above)"
 exit $rc

@@ -106,15 +106,21 @@ class Viewer:
         offer = self.pc.localDescription.sdp
         self.stats["state"] = "posting"
         self.stats["posts"] += 1
-        try:
-            st, hdrs, body = await loop.run_in_executor(
-                None, lambda: http_request(
-                    "POST", self.args.url, body=offer.encode(),
-                    headers={"Content-Type": "application/sdp",
-                             "Accept": "application/sdp"}, timeout=15))
-        except OSError as e:
-            self.fail("POST %s: %s" % (self.args.url, e))
-            return
+        # gwsink answers 503 "no stream is linked" until its pipeline runs
+        # (slow under sanitizers): retry that one, as a player page would.
+        for attempt in range(20):
+            try:
+                st, hdrs, body = await loop.run_in_executor(
+                    None, lambda: http_request(
+                        "POST", self.args.url, body=offer.encode(),
+                        headers={"Content-Type": "application/sdp",
+                                 "Accept": "application/sdp"}, timeout=15))
+            except OSError as e:
+                self.fail("POST %s: %s" % (self.args.url, e))
+                return
+            if st != 503 or b"no stream is linked" not in body:
+                break
+            await asyncio.sleep(0.5)
         self.stats["http_status"] = st
         if st != 201:
             self.fail("POST returned %d: %r" % (st, body[:300]))

@@ -186,14 +186,20 @@ class Viewer:
                          daemon=True).start()
 
     def _post_thread(self, sdp):
-        try:
-            st, hdrs, body = http_request(
-                "POST", self.args.url, body=sdp.encode(),
-                headers={"Content-Type": "application/sdp",
-                         "Accept": "application/sdp"}, timeout=15)
-        except OSError as e:
-            GLib.idle_add(self._fail, "POST %s: %s" % (self.args.url, e))
-            return
+        # gwsink answers 503 "no stream is linked" until its pipeline runs
+        # (slow under sanitizers): retry that one, as a player page would.
+        for attempt in range(20):
+            try:
+                st, hdrs, body = http_request(
+                    "POST", self.args.url, body=sdp.encode(),
+                    headers={"Content-Type": "application/sdp",
+                             "Accept": "application/sdp"}, timeout=15)
+            except OSError as e:
+                GLib.idle_add(self._fail, "POST %s: %s" % (self.args.url, e))
+                return
+            if st != 503 or b"no stream is linked" not in body:
+                break
+            time.sleep(0.5)
         GLib.idle_add(self._on_answer, st, hdrs, body)
 
     def _on_answer(self, st, hdrs, body):
