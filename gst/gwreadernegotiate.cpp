@@ -295,8 +295,7 @@ promise_error (GstPromise *promise, const gchar *what)
 }
 
 /* The description (@field: "offer" or "answer") from webrtcbin's reply to
- * create-offer/create-answer; drops our ref on @promise. NULL with @error on
- * failure. */
+ * create-offer/create-answer. NULL with @error on failure. */
 static GstWebRTCSessionDescription *
 take_description (GstPromise *promise, const gchar *field, GError **error)
 {
@@ -306,7 +305,6 @@ take_description (GstPromise *promise, const gchar *field, GError **error)
   if (!err)
     gst_structure_get (gst_promise_get_reply (promise), field, GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
                        &desc, NULL);
-  gst_promise_unref (promise);
   if (!err && !desc)
     err = g_error_new (GW_READER_ERROR, GW_READER_ERROR_NEGOTIATION, "%s gave nothing", what);
   if (err)
@@ -319,7 +317,6 @@ on_local_answer_set (GstPromise *promise, gpointer user_data)
 {
   GwReaderBin *self = GW_READER_BIN (user_data);
   GError *err = promise_error (promise, "setting the answer");
-  gst_promise_unref (promise);
   if (err) {
     fail_negotiation (self, "gw-answer", err);
     return;
@@ -371,6 +368,7 @@ on_answer_created (GstPromise *promise, gpointer user_data)
   GstPromise *next = gst_promise_new_with_change_func (on_local_answer_set, gst_object_ref (self),
                                                        gst_object_unref);
   g_signal_emit_by_name (self->webrtcbin, "set-local-description", answer, next);
+  gst_promise_unref (next); /* webrtcbin holds its own until it replies */
   gst_webrtc_session_description_free (answer);
 }
 
@@ -379,7 +377,6 @@ on_remote_offer_set (GstPromise *promise, gpointer user_data)
 {
   GwReaderBin *self = GW_READER_BIN (user_data);
   GError *err = promise_error (promise, "applying the offer");
-  gst_promise_unref (promise);
   if (err) {
     fail_negotiation (self, "gw-answer", err);
     return;
@@ -387,6 +384,7 @@ on_remote_offer_set (GstPromise *promise, gpointer user_data)
   GstPromise *next = gst_promise_new_with_change_func (on_answer_created, gst_object_ref (self),
                                                        gst_object_unref);
   g_signal_emit_by_name (self->webrtcbin, "create-answer", NULL, next);
+  gst_promise_unref (next); /* webrtcbin holds its own until it replies */
 }
 
 /* ---------------------------------------------------------------- offer */
@@ -396,7 +394,6 @@ on_local_offer_set (GstPromise *promise, gpointer user_data)
 {
   GwReaderBin *self = GW_READER_BIN (user_data);
   GError *err = promise_error (promise, "setting the offer");
-  gst_promise_unref (promise);
   if (err) {
     fail_negotiation (self, "gw-offer", err);
     return;
@@ -429,6 +426,7 @@ on_offer_created (GstPromise *promise, gpointer user_data)
   GstPromise *next = gst_promise_new_with_change_func (on_local_offer_set, gst_object_ref (self),
                                                        gst_object_unref);
   g_signal_emit_by_name (self->webrtcbin, "set-local-description", offer, next);
+  gst_promise_unref (next); /* webrtcbin holds its own until it replies */
   gst_webrtc_session_description_free (offer);
 }
 
@@ -534,6 +532,7 @@ gw_reader_bin_try_negotiate (GwReaderBin *self)
     GstPromise *p = gst_promise_new_with_change_func (on_offer_created, gst_object_ref (self),
                                                       gst_object_unref);
     g_signal_emit_by_name (self->webrtcbin, "create-offer", NULL, p);
+    gst_promise_unref (p); /* webrtcbin holds its own until it replies */
     return;
   }
 
@@ -542,6 +541,7 @@ gw_reader_bin_try_negotiate (GwReaderBin *self)
   GstPromise *p = gst_promise_new_with_change_func (on_remote_offer_set, gst_object_ref (self),
                                                     gst_object_unref);
   g_signal_emit_by_name (self->webrtcbin, "set-remote-description", desc, p);
+  gst_promise_unref (p); /* webrtcbin holds its own until it replies */
   gst_webrtc_session_description_free (desc);
 }
 
@@ -613,7 +613,6 @@ on_remote_answer_set (GstPromise *promise, gpointer user_data)
 {
   GstPromise *caller = static_cast<GstPromise *> (user_data);
   GError *err = promise_error (promise, "applying the answer");
-  gst_promise_unref (promise);
   gst_promise_reply (caller, err ? gst_structure_new ("gw-result", "error", G_TYPE_ERROR, err, NULL)
                                  : gst_structure_new_empty ("gw-result"));
   g_clear_error (&err);
@@ -646,6 +645,7 @@ gw_reader_bin_set_answer (GwReaderBin *self, const gchar *sdp, GstPromise *promi
   GstPromise *p = gst_promise_new_with_change_func (on_remote_answer_set, gst_promise_ref (promise),
                                                     (GDestroyNotify)gst_promise_unref);
   g_signal_emit_by_name (self->webrtcbin, "set-remote-description", desc, p);
+  gst_promise_unref (p); /* webrtcbin holds its own until it replies */
   gst_webrtc_session_description_free (desc);
 }
 
