@@ -465,6 +465,7 @@ gw_sender_new (void)
   s->slots = static_cast<guint8 *> (g_malloc (BATCH * SLOT));
   s->parser = gst_h264_nal_parser_new ();
   g_mutex_init (&s->lock);
+  GST_DEBUG ("sender %p made", s);
   return s;
 }
 
@@ -480,6 +481,7 @@ gw_sender_unref (GwSender *s)
 {
   if (!g_atomic_int_dec_and_test (&s->refs))
     return;
+  GST_DEBUG ("sender %p freed", s);
   for (Viewer &v : s->viewers)
     srtp_dealloc (v.srtp);
   clear_gop (s);

@@ -10,6 +10,7 @@
 #include "manager.h"
 
 #include <glib-unix.h>
+#include <malloc.h>
 #include <gst/gst.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,6 +124,13 @@ main (int argc, char **argv)
     {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
     {NULL}
   };
+  /* Every viewer brings a few threads (webrtcbin's), and glibc gives threads
+   * their own malloc arenas, up to 8 per core, each keeping what it once
+   * held: after viewers come and go the process stays larger than it needs.
+   * A few arenas (as many as cores) keep it near its baseline; an explicit
+   * MALLOC_ARENA_MAX still wins. */
+  if (!g_getenv ("MALLOC_ARENA_MAX"))
+    mallopt (M_ARENA_MAX, (int)MAX (2u, g_get_num_processors ()));
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- serve cameras to browsers over WebRTC");
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_set_description (ctx,
