@@ -168,20 +168,25 @@ ConnLimits::on_request_done (SoupServer *, SoupServerMessage *msg, gpointer data
   }
 }
 
-/* Whether the peer of an idle connection has closed it (or reset it). */
-static bool
-peer_gone (GSocket *sock)
+PeerPeek
+peek_peer (GSocket *sock)
 {
-  if (!g_socket_condition_check (sock, (GIOCondition)(G_IO_IN | G_IO_HUP | G_IO_ERR)))
-    return false;
   gchar byte;
   GInputVector v = { &byte, 1 };
   gint flags = G_SOCKET_MSG_PEEK;
   g_autoptr (GError) err = NULL;
   gssize n = g_socket_receive_message (sock, NULL, &v, 1, NULL, NULL, &flags, NULL, &err);
   if (n < 0 && g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return false;
-  return n <= 0;
+    return PeerPeek::NOTHING;
+  return n <= 0 ? PeerPeek::CLOSED : PeerPeek::DATA;
+}
+
+/* Whether the peer of an idle connection has closed it (or reset it). */
+static bool
+peer_gone (GSocket *sock)
+{
+  return g_socket_condition_check (sock, (GIOCondition)(G_IO_IN | G_IO_HUP | G_IO_ERR))
+         && peek_peer (sock) == PeerPeek::CLOSED;
 }
 
 /* An idle keep-alive connection is readable: the next request, or its end.

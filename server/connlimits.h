@@ -128,5 +128,15 @@ private:
   guint64 refused_addr_ = 0, refused_global_ = 0, timed_out_ = 0;
 };
 
+/* What a one-byte peek at a connection's socket shows without blocking:
+ * that the peer closed (or reset) it, that it sent more, or nothing yet. */
+enum class PeerPeek
+{
+  CLOSED,
+  DATA,
+  NOTHING,
+};
+PeerPeek peek_peer (GSocket *sock);
+
 } // namespace http
 } // namespace gw

@@ -719,14 +719,10 @@ on_post_socket (GSocket *sock, GIOCondition cond, gpointer user_data)
     return G_SOURCE_REMOVE;
   bool gone = (cond & (G_IO_HUP | G_IO_ERR)) != 0;
   if (!gone) {
-    gchar byte;
-    GInputVector v = { &byte, 1 };
-    gint flags = G_SOCKET_MSG_PEEK;
-    g_autoptr (GError) err = NULL;
-    gssize n = g_socket_receive_message (sock, NULL, &v, 1, NULL, NULL, &flags, NULL, &err);
-    if (n < 0 && g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    http::PeerPeek peek = http::peek_peer (sock);
+    if (peek == http::PeerPeek::NOTHING)
       return G_SOURCE_CONTINUE;
-    gone = n <= 0;
+    gone = peek == http::PeerPeek::CLOSED;
   }
   GSource *self = p->watch; /* keep it alive while it dispatches */
   p->watch = nullptr;
