@@ -21,9 +21,8 @@ struct _GwFanout
    * streaming thread; the lock guards against gw_fanout_free. */
   GMutex lock;
   gboolean video;
-  GQueue gop;
-  gsize gop_bytes;
-  gint refs; /* the fanout and each pending replay probe */
+  GwGop gop;
+  gint refs;        /* the fanout and each pending replay probe */
   GwSender *sender; /* the stream's shared sender, ref held */
 };
 
@@ -47,7 +46,7 @@ fanout_unref (GwFanout *fanout)
 {
   if (!g_atomic_int_dec_and_test (&fanout->refs))
     return;
-  g_queue_clear_full (&fanout->gop, (GDestroyNotify)gst_buffer_unref);
+  gw_gop_clear (&fanout->gop);
   g_mutex_clear (&fanout->lock);
   if (fanout->sender)
     gw_sender_unref (fanout->sender);
@@ -58,8 +57,7 @@ fanout_unref (GwFanout *fanout)
 static void
 clear_gop (GwFanout *fanout)
 {
-  g_queue_clear_full (&fanout->gop, (GDestroyNotify)gst_buffer_unref);
-  fanout->gop_bytes = 0;
+  gw_gop_clear (&fanout->gop);
 }
 
 /* Tee sink pad: keeps the current GOP. */
@@ -92,21 +90,8 @@ keep_gop (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
   g_mutex_lock (&fanout->lock);
-  if (fanout->video) {
-    gboolean key = !GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
-    gsize size = gst_buffer_get_size (buf);
-    if (key)
-      clear_gop (fanout);
-    if (!key && g_queue_is_empty (&fanout->gop)) {
-      /* nothing to start from until the next keyframe */
-    } else if (fanout->gop.length >= GW_GOP_MAX_BUFFERS
-               || fanout->gop_bytes + size > GW_GOP_MAX_BYTES) {
-      clear_gop (fanout);
-    } else {
-      g_queue_push_tail (&fanout->gop, gst_buffer_ref (buf));
-      fanout->gop_bytes += size;
-    }
-  }
+  if (fanout->video)
+    gw_gop_keep (&fanout->gop, buf);
   g_mutex_unlock (&fanout->lock);
   /* The shared sender sends to its viewers before the tee feeds the
    * branches: the first thing done with each buffer. */
@@ -142,7 +127,7 @@ replay_gop (GstPad *src, GstPadProbeInfo *info, gpointer data)
   GstBuffer *live = GST_PAD_PROBE_INFO_BUFFER (info);
   GQueue kept = G_QUEUE_INIT;
   g_mutex_lock (&r->fanout->lock);
-  for (GList *l = r->fanout->gop.head; l && l->data != live; l = l->next)
+  for (GList *l = r->fanout->gop.frames.head; l && l->data != live; l = l->next)
     g_queue_push_tail (&kept, gst_buffer_ref (GST_BUFFER (l->data)));
   g_mutex_unlock (&r->fanout->lock);
 
@@ -207,7 +192,7 @@ gw_fanout_new (GstBin *bin, GstPad *upstream, const gchar *name)
   GwFanout *fanout = g_new0 (GwFanout, 1);
   fanout->tee = GST_ELEMENT (gst_object_ref (tee));
   g_mutex_init (&fanout->lock);
-  g_queue_init (&fanout->gop);
+  gw_gop_init (&fanout->gop);
   fanout->refs = 2; /* the caller's and the probe's */
   fanout->sender = gw_sender_new ();
   gst_pad_add_probe (sink,

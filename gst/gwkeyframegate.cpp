@@ -3,6 +3,7 @@
 #endif
 
 #include "gwkeyframegate.h"
+#include "gwh264.h"
 
 #include <string.h>
 
@@ -27,8 +28,7 @@ struct _GwKeyframeGate
   /* While CLOSED: the video since the last keyframe (a keyframe first), so
    * that a viewer starts at once when it connects instead of waiting for
    * the camera's next keyframe. */
-  GQueue gop;
-  gsize gop_bytes;
+  GwGop gop;
   GstBuffer *sps; /* last SPS NAL with its start code */
   GstBuffer *pps; /* last PPS NAL with its start code */
 };
@@ -71,35 +71,20 @@ scan_parameter_sets (GwKeyframeGate *self, GstBuffer *buf)
     return FALSE;
 
   const guint8 *d = map.data;
-  gsize n = map.size;
   gboolean has_sps = FALSE;
-  gsize i = 0;
-  /* Walk start codes (00 00 01, possibly preceded by another 00). */
-  while (i + 3 <= n) {
-    if (!(d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1)) {
-      i++;
+  GwNals nals;
+  gw_h264_split_nals (d, map.size, nals);
+  for (auto &n : nals) {
+    guint type = d[n.first] & 0x1f;
+    if (type != 7 && type != 8)
       continue;
-    }
-    gsize start = (i > 0 && d[i - 1] == 0) ? i - 1 : i;
-    gsize nal = i + 3;
-    gsize next = nal;
-    while (next + 3 <= n && !(d[next] == 0 && d[next + 1] == 0 && d[next + 2] == 1))
-      next++;
-    gsize end = (next + 3 <= n) ? next : n;
-    /* trailing zero byte belongs to the next start code */
-    if (end < n && end > nal && d[end - 1] == 0)
-      end--;
-    if (nal < n) {
-      guint type = d[nal] & 0x1f;
-      if (type == 7 || type == 8) {
-        GstBuffer *copy = gst_buffer_new_memdup (d + start, end - start);
-        gst_buffer_replace (type == 7 ? &self->sps : &self->pps, copy);
-        gst_buffer_unref (copy);
-        if (type == 7)
-          has_sps = TRUE;
-      }
-    }
-    i = next;
+    /* kept with its start code (00 00 01, or 00 00 00 01) */
+    gsize start = (n.first >= 4 && d[n.first - 4] == 0) ? n.first - 4 : n.first - 3;
+    GstBuffer *copy = gst_buffer_new_memdup (d + start, n.first + n.second - start);
+    gst_buffer_replace (type == 7 ? &self->sps : &self->pps, copy);
+    gst_buffer_unref (copy);
+    if (type == 7)
+      has_sps = TRUE;
   }
   gst_buffer_unmap (buf, &map);
   return has_sps;
@@ -125,34 +110,41 @@ push (GwKeyframeGate *self, GstBuffer *buf)
   return ret == GST_FLOW_NOT_LINKED ? GST_FLOW_OK : ret;
 }
 
+void
+gw_gop_init (GwGop *gop)
+{
+  g_queue_init (&gop->frames);
+  gop->bytes = 0;
+}
+
+void
+gw_gop_clear (GwGop *gop)
+{
+  g_queue_clear_full (&gop->frames, (GDestroyNotify)gst_buffer_unref);
+  gop->bytes = 0;
+}
+
+void
+gw_gop_keep (GwGop *gop, GstBuffer *buf)
+{
+  if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT))
+    gw_gop_clear (gop);
+  else if (g_queue_is_empty (&gop->frames))
+    return; /* no keyframe to start from yet */
+  gsize size = gst_buffer_get_size (buf);
+  if (gop->frames.length >= GW_GOP_MAX_BUFFERS || gop->bytes + size > GW_GOP_MAX_BYTES) {
+    GST_DEBUG ("GOP over %u buffers or %u bytes: not kept", GW_GOP_MAX_BUFFERS, GW_GOP_MAX_BYTES);
+    gw_gop_clear (gop);
+    return;
+  }
+  g_queue_push_tail (&gop->frames, gst_buffer_ref (buf));
+  gop->bytes += size;
+}
+
 static void
 clear_gop (GwKeyframeGate *self)
 {
-  g_queue_clear_full (&self->gop, (GDestroyNotify)gst_buffer_unref);
-  self->gop_bytes = 0;
-}
-
-/* Keeps @buf (a ref is taken) in the GOP of a CLOSED gate. */
-static void
-keep_in_gop (GwKeyframeGate *self, GstBuffer *buf)
-{
-  if (!self->video)
-    return;
-  if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT))
-    clear_gop (self);
-  else if (g_queue_is_empty (&self->gop))
-    return; /* no keyframe to start from yet */
-  gsize size = gst_buffer_get_size (buf);
-  if (self->gop.length >= GW_GOP_MAX_BUFFERS || self->gop_bytes + size > GW_GOP_MAX_BYTES) {
-    GST_DEBUG_OBJECT (self, "GOP over %u buffers or %u bytes: not kept", GW_GOP_MAX_BUFFERS,
-                      GW_GOP_MAX_BYTES);
-    clear_gop (self);
-    return;
-  }
-  g_queue_push_tail (&self->gop, gst_buffer_ref (buf));
-  self->gop_bytes += size;
-  GST_LOG_OBJECT (self, "kept %" GST_TIME_FORMAT " (%u frames)",
-                  GST_TIME_ARGS (GST_BUFFER_PTS (buf)), self->gop.length);
+  gw_gop_clear (&self->gop);
 }
 
 GstClockTime
@@ -198,12 +190,12 @@ static GstFlowReturn
 flush_gop (GwKeyframeGate *self, GstBuffer *next)
 {
   g_atomic_int_compare_and_exchange (&self->mode, GW_GATE_WAITING, GW_GATE_OPEN);
-  guint n = self->gop.length;
+  guint n = self->gop.frames.length;
   GstClockTime t = GST_BUFFER_PTS (next);
   GST_DEBUG_OBJECT (self, "starting from the %u frames kept since the last keyframe", n);
   GstFlowReturn ret = GST_FLOW_OK;
   for (guint i = 0; i < n; i++) {
-    GstBuffer *buf = static_cast<GstBuffer *> (g_queue_pop_head (&self->gop));
+    GstBuffer *buf = static_cast<GstBuffer *> (g_queue_pop_head (&self->gop.frames));
     if (ret != GST_FLOW_OK) {
       gst_buffer_unref (buf);
       continue;
@@ -228,15 +220,16 @@ gw_keyframe_gate_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   GwGateMode mode = (GwGateMode)g_atomic_int_get (&self->mode);
 
   if (G_LIKELY (mode == GW_GATE_OPEN)) {
-    if (G_UNLIKELY (!g_queue_is_empty (&self->gop)))
+    if (G_UNLIKELY (!g_queue_is_empty (&self->gop.frames)))
       clear_gop (self); /* opened directly, from CLOSED */
     return push (self, buf);
   }
 
-  if (mode == GW_GATE_CLOSED)
-    keep_in_gop (self, buf);
-  else if (!g_queue_is_empty (&self->gop)
-           && GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT))
+  if (mode == GW_GATE_CLOSED) {
+    if (self->video)
+      gw_gop_keep (&self->gop, buf);
+  } else if (!g_queue_is_empty (&self->gop.frames)
+             && GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT))
     return flush_gop (self, buf);
   else
     clear_gop (self);
@@ -310,7 +303,7 @@ static void
 gw_keyframe_gate_init (GwKeyframeGate *self)
 {
   self->mode = GW_GATE_CLOSED;
-  g_queue_init (&self->gop);
+  gw_gop_init (&self->gop);
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad, gw_keyframe_gate_chain);
   gst_pad_set_event_function (self->sinkpad, gw_keyframe_gate_sink_event);

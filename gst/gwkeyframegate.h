@@ -45,6 +45,20 @@ GstBuffer *gw_gop_retime (GstBuffer *buf, guint i, guint n, GstClockTime next);
 /* The time gw_gop_retime() gives buffer @i of @n whose time is @orig. */
 GstClockTime gw_gop_retime_time (guint i, guint n, GstClockTime next, GstClockTime orig);
 
+/* The access units since the latest keyframe, as the fan-out, the gate and
+ * the shared sender keep them for a viewer that joins mid-GOP. */
+typedef struct
+{
+  GQueue frames; /* GstBuffer refs, a keyframe first */
+  gsize bytes;
+} GwGop;
+
+void gw_gop_init (GwGop *gop);
+void gw_gop_clear (GwGop *gop);
+/* A keyframe restarts the GOP; a delta unit is added if there is a GOP to
+ * add it to. Beyond GW_GOP_MAX_* nothing is kept until the next keyframe. */
+void gw_gop_keep (GwGop *gop, GstBuffer *buf);
+
 /* Thread-safe. Setting WAITING on an OPEN gate re-arms it (after a drop). */
 void gw_keyframe_gate_set_mode (GwKeyframeGate *gate, GwGateMode mode);
 GwGateMode gw_keyframe_gate_get_mode (GwKeyframeGate *gate);

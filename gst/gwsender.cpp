@@ -4,6 +4,7 @@
 #endif
 
 #include "gwsender.h"
+#include "gwh264.h"
 #include "gwkeyframegate.h"
 
 #include <gst/codecparsers/gsth264parser.h>
@@ -80,8 +81,8 @@ struct _GwSender
   GstH264NalParser *parser;     /* checks them */
   /* The access units since the last keyframe (video), given to a viewer
    * that starts mid-GOP. */
-  std::vector<GstBuffer *> gop;
-  gsize gop_bytes;
+  GwGop gop;
+  GwNals nals; /* scratch: the NAL units of the live access unit */
   /* Scratch: this buffer's packets, and one viewer's batch. */
   std::vector<guint8> arena;
   std::vector<Packet> packets;
@@ -93,10 +94,7 @@ struct _GwSender
 static void
 clear_gop (GwSender *s)
 {
-  for (GstBuffer *b : s->gop)
-    gst_buffer_unref (b);
-  s->gop.clear ();
-  s->gop_bytes = 0;
+  gw_gop_clear (&s->gop);
 }
 
 /* ------------------------------------------------------------ packetizing */
@@ -140,29 +138,6 @@ packetize_nal (GwSender *s, const guint8 *nal, gsize len)
   }
 }
 
-/* Splits an Annex B access unit into NAL units (start, length). */
-static void
-split_nals (const guint8 *d, gsize n, std::vector<std::pair<gsize, gsize> > &out)
-{
-  gsize i = 0, start = G_MAXSIZE;
-  while (i + 3 <= n) {
-    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
-      if (start != G_MAXSIZE) {
-        gsize end = i;
-        while (end > start && d[end - 1] == 0)
-          end--; /* trailing zeros belong to the next start code */
-        out.emplace_back (start, end - start);
-      }
-      i += 3;
-      start = i;
-    } else {
-      i++;
-    }
-  }
-  if (start != G_MAXSIZE && start < n)
-    out.emplace_back (start, n - start);
-}
-
 /* Whether an access unit holds an IDR slice. */
 static gboolean
 h264_is_key (GstBuffer *buf)
@@ -170,9 +145,10 @@ h264_is_key (GstBuffer *buf)
   return !GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
 }
 
-/* Fills s->packets/arena with @buf's packets; FALSE if it has none. */
+/* Fills s->packets/arena with @buf's packets; FALSE if it has none. @nals
+ * are its NAL units if already known (H.264), else NULL. */
 static gboolean
-packetize (GwSender *s, GstBuffer *buf)
+packetize (GwSender *s, GstBuffer *buf, const GwNals *nals)
 {
   s->arena.clear ();
   s->packets.clear ();
@@ -181,10 +157,13 @@ packetize (GwSender *s, GstBuffer *buf)
     return FALSE;
 
   if (s->codec == Codec::H264) {
-    std::vector<std::pair<gsize, gsize> > nals;
-    split_nals (map.data, map.size, nals);
+    GwNals own;
+    if (!nals) {
+      gw_h264_split_nals (map.data, map.size, own);
+      nals = &own;
+    }
     gboolean has_sps = FALSE, has_idr = FALSE;
-    for (auto &n : nals) {
+    for (auto &n : *nals) {
       guint8 type = map.data[n.first] & 0x1f;
       has_sps |= type == 7;
       has_idr |= type == 5;
@@ -194,7 +173,7 @@ packetize (GwSender *s, GstBuffer *buf)
       packetize_nal (s, s->sps.data (), s->sps.size ());
       packetize_nal (s, s->pps.data (), s->pps.size ());
     }
-    for (auto &n : nals) {
+    for (auto &n : *nals) {
       guint8 type = map.data[n.first] & 0x1f;
       if (type == 9)
         continue; /* access unit delimiter: the marker bit says it */
@@ -293,15 +272,17 @@ start_viewer (GwSender *s, Viewer &v, GstBuffer *buf)
     v.started = TRUE;
     return TRUE;
   }
-  guint n = s->gop.size ();
-  if (n > 0 && s->gop.back () == buf)
+  guint n = s->gop.frames.length;
+  if (n > 0 && g_queue_peek_tail (&s->gop.frames) == buf)
     n--;
-  if (n == 0 || !h264_is_key (s->gop[0]))
+  if (n == 0)
     return FALSE;
   GST_DEBUG ("viewer %u starts with the %u frames since the last keyframe", v.id, n);
-  for (guint i = 0; i < n; i++) {
-    GstClockTime t = gw_gop_retime_time (i, n, GST_BUFFER_PTS (buf), GST_BUFFER_PTS (s->gop[i]));
-    if (packetize (s, s->gop[i]))
+  GList *l = s->gop.frames.head;
+  for (guint i = 0; i < n; i++, l = l->next) {
+    GstBuffer *kept = GST_BUFFER (l->data);
+    GstClockTime t = gw_gop_retime_time (i, n, GST_BUFFER_PTS (buf), GST_BUFFER_PTS (kept));
+    if (packetize (s, kept, NULL))
       send_to (s, v, rtp_time (s, t));
   }
   v.started = TRUE;
@@ -312,22 +293,17 @@ start_viewer (GwSender *s, Viewer &v, GstBuffer *buf)
  * only ones that parse, so that a camera sending garbage cannot leave every
  * later keyframe with broken parameter sets in front. */
 static void
-keep_parameter_sets (GwSender *s, GstBuffer *buf)
+keep_parameter_sets (GwSender *s, const guint8 *d, const GwNals &nals)
 {
-  GstMapInfo map;
-  if (!gst_buffer_map (buf, &map, GST_MAP_READ))
-    return;
-  std::vector<std::pair<gsize, gsize> > nals;
-  split_nals (map.data, map.size, nals);
   for (auto &n : nals) {
-    guint8 type = map.data[n.first] & 0x1f;
+    guint8 type = d[n.first] & 0x1f;
     if (type != 7 && type != 8)
       continue;
     GstH264NalUnit nalu;
     /* identify_nalu wants the start code in front: n.first - 3 holds it */
     if (n.first < 3
-        || gst_h264_parser_identify_nalu_unchecked (s->parser, map.data, n.first - 3,
-                                                    n.first + n.second, &nalu)
+        || gst_h264_parser_identify_nalu_unchecked (s->parser, d, n.first - 3, n.first + n.second,
+                                                    &nalu)
                != GST_H264_PARSER_OK)
       continue;
     gboolean ok;
@@ -346,28 +322,26 @@ keep_parameter_sets (GwSender *s, GstBuffer *buf)
       GST_DEBUG ("ignoring a %s that does not parse", type == 7 ? "SPS" : "PPS");
       continue;
     }
-    (type == 7 ? s->sps : s->pps).assign (map.data + n.first, map.data + n.first + n.second);
+    (type == 7 ? s->sps : s->pps).assign (d + n.first, d + n.first + n.second);
   }
-  gst_buffer_unmap (buf, &map);
 }
 
 static void
 on_buffer (GwSender *s, GstBuffer *buf)
 {
   g_mutex_lock (&s->lock);
+  const GwNals *nals = NULL;
   if (s->codec == Codec::H264) {
-    keep_parameter_sets (s, buf);
-    if (h264_is_key (buf))
-      clear_gop (s);
-    gsize size = gst_buffer_get_size (buf);
-    if (!s->gop.empty () || h264_is_key (buf)) {
-      if (s->gop.size () >= GW_GOP_MAX_BUFFERS || s->gop_bytes + size > GW_GOP_MAX_BYTES) {
-        clear_gop (s);
-      } else {
-        s->gop.push_back (gst_buffer_ref (buf));
-        s->gop_bytes += size;
-      }
+    /* One scan of the access unit serves the parameter sets and the
+     * packetizing below. */
+    GstMapInfo map;
+    if (gst_buffer_map (buf, &map, GST_MAP_READ)) {
+      gw_h264_split_nals (map.data, map.size, s->nals);
+      keep_parameter_sets (s, map.data, s->nals);
+      gst_buffer_unmap (buf, &map);
+      nals = &s->nals;
     }
+    gw_gop_keep (&s->gop, buf);
   }
   if (s->viewers.empty () || s->codec == Codec::NONE || !GST_BUFFER_PTS_IS_VALID (buf)) {
     g_mutex_unlock (&s->lock);
@@ -382,7 +356,7 @@ on_buffer (GwSender *s, GstBuffer *buf)
         continue;
       packed = FALSE; /* the scratch held the kept frames */
     }
-    if (!packed && !packetize (s, buf))
+    if (!packed && !packetize (s, buf, nals))
       break;
     packed = TRUE;
     send_to (s, v, ts);
@@ -464,6 +438,7 @@ gw_sender_new (void)
   s->codec = Codec::NONE;
   s->slots = static_cast<guint8 *> (g_malloc (BATCH * SLOT));
   s->parser = gst_h264_nal_parser_new ();
+  gw_gop_init (&s->gop);
   g_mutex_init (&s->lock);
   GST_DEBUG ("sender %p made", s);
   return s;
