@@ -8,7 +8,7 @@
 set -eu
 
 # gstreamer1.0-x: the pango overlays (timeoverlay) of the demo camera;
-# libsrtp2-dev, libnice-dev: the shared sender (gst/gwsender.h).
+# libsrtp2-dev, libnice-dev: the shared sender (gst/stream/gwsender.h).
 RUNTIME="meson ninja-build pkg-config g++
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
