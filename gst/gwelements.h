@@ -7,7 +7,7 @@
 G_BEGIN_DECLS
 
 /* Registers gwsourcebin, gwreaderbin and gwsink with @plugin. */
-gboolean gw_elements_register (GstPlugin * plugin);
+gboolean gw_elements_register (GstPlugin *plugin);
 
 /* Registers the elements as a static plugin named "gw" (idempotent), for
  * programs that link libgw-elements instead of loading libgstgw.so. */

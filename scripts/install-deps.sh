@@ -18,7 +18,7 @@ RUNTIME="meson ninja-build pkg-config g++
 TESTS="libgstrtspserver-1.0-dev gstreamer1.0-libav iproute2
   python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-aiortc chromium
-  clang-14 libclang-rt-14-dev openssl"
+  clang-14 libclang-rt-14-dev clang-format openssl"
 BENCH="libgstrtspserver-1.0-dev iproute2 python3 tcpdump python3-matplotlib
   golang-go golang-github-pion-webrtc.v3-dev"
 

@@ -9,10 +9,14 @@ namespace gw {
 
 struct Credentials
 {
-  std::vector<std::string> users;       /* "user:password" */
+  std::vector<std::string> users; /* "user:password" */
   std::vector<std::string> tokens;
 
-  bool open () const { return users.empty () && tokens.empty (); }
+  bool
+  open () const
+  {
+    return users.empty () && tokens.empty ();
+  }
 };
 
 /* Whether @authorization (an Authorization header value, may be NULL) or
@@ -20,13 +24,13 @@ struct Credentials
  * websockets that cannot set headers; may be NULL) matches @creds. Open
  * credentials accept everything. The time taken does not depend on where a
  * secret differs nor on which entry matches. */
-bool check_credentials (const Credentials & creds, const char *authorization,
-    const char *query_token);
+bool check_credentials (const Credentials &creds, const char *authorization,
+                        const char *query_token);
 
 /* The WWW-Authenticate header value for a 401 on @realm. */
-std::string auth_challenge (const Credentials & creds, const std::string & realm);
+std::string auth_challenge (const Credentials &creds, const std::string &realm);
 
 /* Constant-time string equality (time depends only on the lengths). */
-bool constant_time_equal (const std::string & a, const std::string & b);
+bool constant_time_equal (const std::string &a, const std::string &b);
 
-}  // namespace gw
+} // namespace gw

@@ -9,14 +9,14 @@
 
 namespace gw {
 
-G_DEFINE_QUARK (gw-conf-error-quark, gw_conf_error)
+G_DEFINE_QUARK (gw - conf - error - quark, gw_conf_error)
 
 namespace {
 
 /* Line (1-based) of "key =" inside [group] of @text, or of the group header
  * when @key is empty; 0 when absent. */
 guint
-line_of (const std::string & text, const char *group, const char *key)
+line_of (const std::string &text, const char *group, const char *key)
 {
   g_auto (GStrv) lines = g_strsplit (text.c_str (), "\n", -1);
   bool in_group = false;
@@ -40,7 +40,7 @@ line_of (const std::string & text, const char *group, const char *key)
 
 /* First line that is neither blank, comment, group header nor key=value. */
 guint
-first_bad_line (const std::string & text)
+first_bad_line (const std::string &text)
 {
   g_auto (GStrv) lines = g_strsplit (text.c_str (), "\n", -1);
   for (guint i = 0; lines[i]; i++) {
@@ -63,9 +63,14 @@ struct Loader
   GKeyFile *kf = nullptr;
   const char *group;
 
-  ~Loader () { if (kf) g_key_file_free (kf); }
+  ~Loader ()
+  {
+    if (kf)
+      g_key_file_free (kf);
+  }
 
-  bool fail (GError ** error, const char *key, const char *fmt, ...) G_GNUC_PRINTF (4, 5)
+  bool
+  fail (GError **error, const char *key, const char *fmt, ...) G_GNUC_PRINTF (4, 5)
   {
     va_list ap;
     va_start (ap, fmt);
@@ -79,8 +84,8 @@ struct Loader
     return false;
   }
 
-  bool open (const std::string & path, const char *grp, const char *const *allowed,
-      GError ** error)
+  bool
+  open (const std::string &path, const char *grp, const char *const *allowed, GError **error)
   {
     file = path;
     group = grp;
@@ -100,7 +105,7 @@ struct Loader
     kf = g_key_file_new ();
     if (!g_key_file_load_from_data (kf, contents, len, G_KEY_FILE_NONE, &err)) {
       g_set_error (error, GW_CONF_ERROR, 0, "%s:%u: %s", path.c_str (), first_bad_line (text),
-          err->message);
+                   err->message);
       g_error_free (err);
       return false;
     }
@@ -109,8 +114,8 @@ struct Loader
     for (gsize i = 0; i < n_groups; i++) {
       if (!g_str_equal (groups[i], grp)) {
         group = groups[i];
-        g_autofree gchar *msg = g_strdup_printf ("unknown group [%s] (expected [%s])",
-            groups[i], grp);
+        g_autofree gchar *msg
+            = g_strdup_printf ("unknown group [%s] (expected [%s])", groups[i], grp);
         guint line = line_of (text, groups[i], NULL);
         g_set_error (error, GW_CONF_ERROR, 0, "%s:%u: %s", path.c_str (), line, msg);
         return false;
@@ -128,15 +133,21 @@ struct Loader
     return true;
   }
 
-  bool has (const char *key) { return g_key_file_has_key (kf, group, key, NULL); }
+  bool
+  has (const char *key)
+  {
+    return g_key_file_has_key (kf, group, key, NULL);
+  }
 
-  std::string str (const char *key)
+  std::string
+  str (const char *key)
   {
     g_autofree gchar *v = g_key_file_get_string (kf, group, key, NULL);
     return v ? g_strstrip (v) : "";
   }
 
-  bool uint (const char *key, guint min, guint max, guint & out, GError ** error)
+  bool
+  uint (const char *key, guint min, guint max, guint &out, GError **error)
   {
     if (!has (key))
       return true;
@@ -147,11 +158,12 @@ struct Loader
       return fail (error, key, "not a whole number: \"%s\"", v.c_str ());
     if (n < min || n > max)
       return fail (error, key, "%s is out of range (%u to %u)", v.c_str (), min, max);
-    out = (guint) n;
+    out = (guint)n;
     return true;
   }
 
-  bool boolean (const char *key, bool & out, GError ** error)
+  bool
+  boolean (const char *key, bool &out, GError **error)
   {
     if (!has (key))
       return true;
@@ -165,7 +177,8 @@ struct Loader
     return true;
   }
 
-  std::vector<std::string> list (const char *key)
+  std::vector<std::string>
+  list (const char *key)
   {
     std::vector<std::string> out;
     std::string v = str (key);
@@ -181,16 +194,16 @@ struct Loader
 
 /* Reads users (user:password, comma-separated) and tokens. */
 bool
-load_credentials (Loader & l, const char *users_key, const char *tokens_key, Credentials & out,
-    GError ** error)
+load_credentials (Loader &l, const char *users_key, const char *tokens_key, Credentials &out,
+                  GError **error)
 {
-  for (const std::string & u:l.list (users_key)) {
+  for (const std::string &u : l.list (users_key)) {
     gsize colon = u.find (':');
     if (colon == std::string::npos || colon == 0)
       return l.fail (error, users_key, "expected user:password entries");
     out.users.push_back (u);
   }
-  for (const std::string & t:l.list (tokens_key)) {
+  for (const std::string &t : l.list (tokens_key)) {
     if (t.size () < 16)
       return l.fail (error, tokens_key, "a token must be at least 16 characters long");
     out.tokens.push_back (t);
@@ -199,35 +212,35 @@ load_credentials (Loader & l, const char *users_key, const char *tokens_key, Cre
 }
 
 bool
-valid_ip (const std::string & s)
+valid_ip (const std::string &s)
 {
   g_autoptr (GInetAddress) a = g_inet_address_new_from_string (s.c_str ());
   return a != NULL;
 }
-
 
 /* Whether the private key of @key_pem belongs to the (first) certificate of
  * @cert_pem: GIO takes any key file with any certificate, and a key that
  * does not belong would otherwise only show when every browser fails to
  * connect. Compares the public key IDs (SHA-256) of both. */
 bool
-key_matches (const std::string & cert_pem, const std::string & key_pem, std::string & problem)
+key_matches (const std::string &cert_pem, const std::string &key_pem, std::string &problem)
 {
   gnutls_x509_crt_t crt = NULL;
   gnutls_x509_privkey_t key = NULL;
-  gnutls_datum_t c = { (unsigned char *) cert_pem.data (), (unsigned int) cert_pem.size () };
-  gnutls_datum_t k = { (unsigned char *) key_pem.data (), (unsigned int) key_pem.size () };
+  gnutls_datum_t c = { (unsigned char *)cert_pem.data (), (unsigned int)cert_pem.size () };
+  gnutls_datum_t k = { (unsigned char *)key_pem.data (), (unsigned int)key_pem.size () };
   unsigned char crt_id[64], key_id[64];
   size_t crt_len = sizeof (crt_id), key_len = sizeof (key_id);
   bool ok = false;
   int r;
-  if ((r = gnutls_x509_crt_init (&crt)) < 0 || (r = gnutls_x509_crt_import (crt, &c,
-              GNUTLS_X509_FMT_PEM)) < 0 || (r = gnutls_x509_crt_get_key_id (crt,
-              GNUTLS_KEYID_USE_SHA256, crt_id, &crt_len)) < 0)
+  if ((r = gnutls_x509_crt_init (&crt)) < 0
+      || (r = gnutls_x509_crt_import (crt, &c, GNUTLS_X509_FMT_PEM)) < 0
+      || (r = gnutls_x509_crt_get_key_id (crt, GNUTLS_KEYID_USE_SHA256, crt_id, &crt_len)) < 0)
     problem = std::string ("cannot read the certificate's public key: ") + gnutls_strerror (r);
-  else if ((r = gnutls_x509_privkey_init (&key)) < 0 || (r = gnutls_x509_privkey_import2 (key,
-              &k, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0 || (r = gnutls_x509_privkey_get_key_id (key,
-              GNUTLS_KEYID_USE_SHA256, key_id, &key_len)) < 0)
+  else if ((r = gnutls_x509_privkey_init (&key)) < 0
+           || (r = gnutls_x509_privkey_import2 (key, &k, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0
+           || (r = gnutls_x509_privkey_get_key_id (key, GNUTLS_KEYID_USE_SHA256, key_id, &key_len))
+                  < 0)
     problem = std::string ("cannot read the private key: ") + gnutls_strerror (r);
   else if (crt_len != key_len || memcmp (crt_id, key_id, crt_len) != 0)
     problem = "its public key is not the certificate's";
@@ -240,11 +253,11 @@ key_matches (const std::string & cert_pem, const std::string & key_pem, std::str
   return ok;
 }
 
-}  // namespace
+} // namespace
 
 bool
-load_tls_certificate (const std::string & cert, const std::string & key, GTlsCertificate ** out,
-    std::string & problem, bool & key_at_fault)
+load_tls_certificate (const std::string &cert, const std::string &key, GTlsCertificate **out,
+                      std::string &problem, bool &key_at_fault)
 {
   key_at_fault = false;
   const std::string *files[2] = { &cert, &key };
@@ -266,8 +279,8 @@ load_tls_certificate (const std::string & cert, const std::string & key, GTlsCer
     problem = "\"" + cert + "\" holds no usable PEM certificate (" + err->message + ")";
     return false;
   }
-  g_autoptr (GTlsCertificate) c = g_tls_certificate_new_from_files (cert.c_str (), key.c_str (),
-      &err);
+  g_autoptr (GTlsCertificate) c
+      = g_tls_certificate_new_from_files (cert.c_str (), key.c_str (), &err);
   if (!c) {
     key_at_fault = true;
     problem = "\"" + key + "\" holds no usable PEM private key (" + err->message + ")";
@@ -276,12 +289,12 @@ load_tls_certificate (const std::string & cert, const std::string & key, GTlsCer
   std::string why;
   if (!key_matches (pem[0], pem[1], why)) {
     key_at_fault = true;
-    problem = "the key in \"" + key + "\" does not belong to the certificate in \"" + cert
-        + "\" (" + why + ")";
+    problem = "the key in \"" + key + "\" does not belong to the certificate in \"" + cert + "\" ("
+              + why + ")";
     return false;
   }
   if (out)
-    *out = (GTlsCertificate *) g_steal_pointer (&c);
+    *out = (GTlsCertificate *)g_steal_pointer (&c);
   return true;
 }
 
@@ -289,7 +302,7 @@ namespace {
 
 /* A file name from the configuration, relative to the configuration file. */
 std::string
-relative_to (const std::string & conf_file, const std::string & name)
+relative_to (const std::string &conf_file, const std::string &name)
 {
   if (g_path_is_absolute (name.c_str ()))
     return name;
@@ -298,20 +311,20 @@ relative_to (const std::string & conf_file, const std::string & name)
   return p;
 }
 
-}  // namespace
+} // namespace
 
 bool
-valid_path_name (const std::string & name)
+valid_path_name (const std::string &name)
 {
   if (name.empty () || name.size () > 64 || name[0] == '.')
     return false;
-  return std::all_of (name.begin (), name.end (), [](char c) {
-        return g_ascii_isalnum (c) || c == '-' || c == '_' || c == '.';
-      });
+  return std::all_of (name.begin (), name.end (), [] (char c) {
+    return g_ascii_isalnum (c) || c == '-' || c == '_' || c == '.';
+  });
 }
 
 std::string
-redact_url (const std::string & url)
+redact_url (const std::string &url)
 {
   gsize scheme = url.find ("://");
   if (scheme == std::string::npos)
@@ -328,12 +341,15 @@ redact_url (const std::string & url)
 }
 
 bool
-load_server_config (const std::string & file, ServerConfig & out, GError ** error)
+load_server_config (const std::string &file, ServerConfig &out, GError **error)
 {
-  static const char *const allowed[] = { "listen", "pipelines", "ice-servers",
-    "ice-addresses", "udp-port-range", "log-level", "api-users", "api-tokens", "max-connections",
-    "max-connections-per-address", "request-timeout", "tls-cert", "tls-key", NULL
-  };
+  static const char *const allowed[] = { "listen",          "pipelines",
+                                         "ice-servers",     "ice-addresses",
+                                         "udp-port-range",  "log-level",
+                                         "api-users",       "api-tokens",
+                                         "max-connections", "max-connections-per-address",
+                                         "request-timeout", "tls-cert",
+                                         "tls-key",         NULL };
   Loader l;
   if (!l.open (file, "server", allowed, error))
     return false;
@@ -356,7 +372,7 @@ load_server_config (const std::string & file, ServerConfig & out, GError ** erro
     if (!addr.empty () && !valid_ip (addr))
       return l.fail (error, "listen", "\"%s\" is not an IP address", addr.c_str ());
     c.listen_address = addr.empty () ? "0.0.0.0" : addr;
-    c.port = (guint) p;
+    c.port = (guint)p;
   }
   if (l.has ("pipelines")) {
     c.pipelines_dir = l.str ("pipelines");
@@ -365,31 +381,33 @@ load_server_config (const std::string & file, ServerConfig & out, GError ** erro
     /* Relative to the configuration file, so the server runs from anywhere. */
     c.pipelines_dir = relative_to (file, c.pipelines_dir);
   }
-  for (const std::string & url:l.list ("ice-servers")) {
+  for (const std::string &url : l.list ("ice-servers")) {
     if (g_str_has_prefix (url.c_str (), "stun://"))
       c.stun_servers.push_back (url);
-    else if (g_str_has_prefix (url.c_str (), "turn://") || g_str_has_prefix (url.c_str (),
-            "turns://"))
+    else if (g_str_has_prefix (url.c_str (), "turn://")
+             || g_str_has_prefix (url.c_str (), "turns://"))
       c.turn_servers.push_back (url);
     else
       return l.fail (error, "ice-servers", "\"%s\" is not a stun://, turn:// or turns:// URL",
-          redact_url (url).c_str ());
+                     redact_url (url).c_str ());
   }
   if (c.stun_servers.size () > 1)
     return l.fail (error, "ice-servers", "at most one stun:// server");
   std::vector<std::string> addrs = l.list ("ice-addresses");
-  for (const std::string & a:addrs) {
+  for (const std::string &a : addrs) {
     if (!valid_ip (a))
       return l.fail (error, "ice-addresses", "\"%s\" is not an IP address", a.c_str ());
-    c.ice_addresses += (c.ice_addresses.empty ()? "" : ",") + a;
+    c.ice_addresses += (c.ice_addresses.empty () ? "" : ",") + a;
   }
   if (l.has ("udp-port-range")) {
     std::string v = l.str ("udp-port-range");
     guint lo = 0, hi = 0;
     char extra;
     if (sscanf (v.c_str (), "%u-%u%c", &lo, &hi, &extra) != 2 || lo == 0 || hi > 65535 || lo > hi)
-      return l.fail (error, "udp-port-range", "expected MIN-MAX with 1 <= MIN <= MAX <= 65535, "
-          "got \"%s\"", v.c_str ());
+      return l.fail (error, "udp-port-range",
+                     "expected MIN-MAX with 1 <= MIN <= MAX <= 65535, "
+                     "got \"%s\"",
+                     v.c_str ());
     c.min_port = lo;
     c.max_port = hi;
   }
@@ -405,12 +423,12 @@ load_server_config (const std::string & file, ServerConfig & out, GError ** erro
       || !l.uint ("max-connections-per-address", 1, 1000000, c.max_connections_per_address, error)
       || !l.uint ("request-timeout", 0, 3600, c.request_timeout, error))
     return false;
-  if (l.has ("tls-cert") != l.has ("tls-key") || (l.has ("tls-cert") && (l.str ("tls-cert").empty ()
-              || l.str ("tls-key").empty ()))) {
-    const char *set = l.has ("tls-cert") && !l.str ("tls-cert").empty ()? "tls-cert" : "tls-key";
+  if (l.has ("tls-cert") != l.has ("tls-key")
+      || (l.has ("tls-cert") && (l.str ("tls-cert").empty () || l.str ("tls-key").empty ()))) {
+    const char *set = l.has ("tls-cert") && !l.str ("tls-cert").empty () ? "tls-cert" : "tls-key";
     const char *unset = g_str_equal (set, "tls-cert") ? "tls-key" : "tls-cert";
     return l.fail (error, set, "%s is set but %s is not (set both for HTTPS, or neither)", set,
-        unset);
+                   unset);
   }
   if (l.has ("tls-cert")) {
     c.tls_cert = relative_to (file, l.str ("tls-cert"));
@@ -425,18 +443,20 @@ load_server_config (const std::string & file, ServerConfig & out, GError ** erro
 }
 
 bool
-load_path_config (const std::string & file, PathConfig & out, GError ** error)
+load_path_config (const std::string &file, PathConfig &out, GError **error)
 {
-  static const char *const allowed[] = { "source", "pipeline", "on-demand", "start-timeout",
-    "close-after", "max-readers", "rtsp-transport", "read-users", "read-tokens", NULL
-  };
+  static const char *const allowed[]
+      = { "source",      "pipeline",       "on-demand",  "start-timeout", "close-after",
+          "max-readers", "rtsp-transport", "read-users", "read-tokens",   NULL };
   g_autofree gchar *base = g_path_get_basename (file.c_str ());
   std::string name (base);
   if (g_str_has_suffix (base, ".pipeline"))
     name = name.substr (0, name.size () - strlen (".pipeline"));
   if (!valid_path_name (name)) {
-    g_set_error (error, GW_CONF_ERROR, 0, "%s:0: the file name makes an invalid path name "
-        "(use letters, digits, '-', '_', '.')", file.c_str ());
+    g_set_error (error, GW_CONF_ERROR, 0,
+                 "%s:0: the file name makes an invalid path name "
+                 "(use letters, digits, '-', '_', '.')",
+                 file.c_str ());
     return false;
   }
 
@@ -452,13 +472,14 @@ load_path_config (const std::string & file, PathConfig & out, GError ** error)
 
   if (c.source.empty () == c.pipeline.empty ()) {
     l.group = "path";
-    return l.fail (error, c.source.empty ()? NULL : "pipeline",
+    return l.fail (
+        error, c.source.empty () ? NULL : "pipeline",
         "set exactly one of source= (an rtsp:// URL) and pipeline= (a gst-launch description)");
   }
   if (!c.source.empty () && !g_str_has_prefix (c.source.c_str (), "rtsp://")
       && !g_str_has_prefix (c.source.c_str (), "rtsps://"))
     return l.fail (error, "source", "\"%s\" is not an rtsp:// or rtsps:// URL",
-        redact_url (c.source).c_str ());
+                   redact_url (c.source).c_str ());
   if (!c.source.empty () && !g_uri_is_valid (c.source.c_str (), G_URI_FLAGS_NONE, NULL))
     return l.fail (error, "source", "\"%s\" is not a valid URL", redact_url (c.source).c_str ());
 
@@ -477,8 +498,7 @@ load_path_config (const std::string & file, PathConfig & out, GError ** error)
     else if (t == "auto")
       c.rtsp_transport = Transport::Auto;
     else
-      return l.fail (error, "rtsp-transport", "expected tcp, udp or auto, got \"%s\"",
-          t.c_str ());
+      return l.fail (error, "rtsp-transport", "expected tcp, udp or auto, got \"%s\"", t.c_str ());
   }
   if (!load_credentials (l, "read-users", "read-tokens", c.read, error))
     return false;
@@ -487,25 +507,25 @@ load_path_config (const std::string & file, PathConfig & out, GError ** error)
 }
 
 bool
-load_path_dir (const std::string & dir, std::vector<PathConfig> & out,
-    std::vector<GError *> & errors, GError ** error)
+load_path_dir (const std::string &dir, std::vector<PathConfig> &out, std::vector<GError *> &errors,
+               GError **error)
 {
   GError *err = NULL;
   GDir *d = g_dir_open (dir.c_str (), 0, &err);
   if (!d) {
     g_set_error (error, GW_CONF_ERROR, 0, "%s: cannot read the pipelines directory: %s",
-        dir.c_str (), err->message);
+                 dir.c_str (), err->message);
     g_error_free (err);
     return false;
   }
   std::vector<std::string> names;
-  while (const gchar * n = g_dir_read_name (d)) {
+  while (const gchar *n = g_dir_read_name (d)) {
     if (g_str_has_suffix (n, ".pipeline") && n[0] != '.')
       names.emplace_back (n);
   }
   g_dir_close (d);
   std::sort (names.begin (), names.end ());
-  for (const std::string & n:names) {
+  for (const std::string &n : names) {
     g_autofree gchar *path = g_build_filename (dir.c_str (), n.c_str (), NULL);
     PathConfig pc;
     GError *perr = NULL;
@@ -517,4 +537,4 @@ load_path_dir (const std::string & dir, std::vector<PathConfig> & out,
   return true;
 }
 
-}  // namespace gw
+} // namespace gw

@@ -70,20 +70,20 @@ authorized (SoupServerMessage *msg, const Credentials &creds, const std::string 
 {
   if (creds.open ())
     return true;
-  const char *header = soup_message_headers_get_one (
-      soup_server_message_get_request_headers (msg), "Authorization");
+  const char *header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                     "Authorization");
   g_autofree gchar *token = NULL;
   if (const char *query = g_uri_get_query (soup_server_message_get_uri (msg))) {
     GHashTable *params = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, NULL);
     if (params) {
-      token = g_strdup ((const char *) g_hash_table_lookup (params, "token"));
+      token = g_strdup ((const char *)g_hash_table_lookup (params, "token"));
       g_hash_table_unref (params);
     }
   }
   if (check_credentials (creds, header, token))
     return true;
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                "WWW-Authenticate", auth_challenge (creds, realm).c_str ());
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "WWW-Authenticate",
+                                auth_challenge (creds, realm).c_str ());
   return false;
 }
 
@@ -1031,16 +1031,15 @@ HttpServer::listen (GError **error)
   /* Our own socket: libsoup's has GLib's default backlog of 10, so a burst
    * of connections (one client's flood) would make every other client's
    * connect wait for SYN retries (1 s, 3 s...). */
-  g_autoptr (GSocket) sock = g_socket_new (g_socket_address_get_family (sa),
-                                           G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, &err);
+  g_autoptr (GSocket) sock = g_socket_new (g_socket_address_get_family (sa), G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_DEFAULT, &err);
   if (sock) {
     if (g_socket_address_get_family (sa) == G_SOCKET_FAMILY_IPV6)
       g_socket_set_option (sock, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, NULL);
     g_socket_set_listen_backlog (sock, LISTEN_BACKLOG);
   }
   if (!sock || !g_socket_bind (sock, sa, TRUE, &err) || !g_socket_listen (sock, &err)
-      || !soup_server_listen_socket (impl_->server, sock, (SoupServerListenOptions)options,
-                                     &err)) {
+      || !soup_server_listen_socket (impl_->server, sock, (SoupServerListenOptions)options, &err)) {
     g_set_error (error, err->domain, err->code, "cannot listen on %s:%u: %s",
                  conf.listen_address.c_str (), conf.port, err->message);
     g_error_free (err);

@@ -12,14 +12,14 @@ namespace gw {
 class HttpServer
 {
 public:
-  explicit HttpServer (Manager & manager);
+  explicit HttpServer (Manager &manager);
   ~HttpServer ();
   HttpServer (const HttpServer &) = delete;
-  HttpServer & operator= (const HttpServer &) = delete;
+  HttpServer &operator= (const HttpServer &) = delete;
 
   /* Listens on the manager's server().listen_address / port (0 = any free
    * port). False with @error (e.g. the port is taken). */
-  bool listen (GError ** error);
+  bool listen (GError **error);
   /* The port actually bound. */
   guint port () const;
 
@@ -28,4 +28,4 @@ private:
   Impl *impl_;
 };
 
-}  // namespace gw
+} // namespace gw

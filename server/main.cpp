@@ -16,31 +16,33 @@
 #include <string.h>
 #include <sys/resource.h>
 
-
 namespace {
 
 GLogLevelFlags max_level = G_LOG_LEVEL_INFO;
 
 void
-log_handler (const gchar * domain, GLogLevelFlags level, const gchar * message, gpointer)
+log_handler (const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer)
 {
-  GLogLevelFlags l = (GLogLevelFlags) (level & G_LOG_LEVEL_MASK);
+  GLogLevelFlags l = (GLogLevelFlags)(level & G_LOG_LEVEL_MASK);
   if (l > max_level)
     return;
   /* Libraries' own info and debug chatter (libnice's UPnP, GIO) is not ours
    * to show; their warnings are. */
   if (l > G_LOG_LEVEL_MESSAGE && g_strcmp0 (domain, G_LOG_DOMAIN) != 0)
     return;
-  const char *name = (l & G_LOG_LEVEL_ERROR) ? "ERROR" : (l & G_LOG_LEVEL_CRITICAL) ? "CRITICAL"
-      : (l & G_LOG_LEVEL_WARNING) ? "WARN" : (l & G_LOG_LEVEL_MESSAGE) ? "NOTE"
-      : (l & G_LOG_LEVEL_INFO) ? "INFO" : "DEBUG";
+  const char *name = (l & G_LOG_LEVEL_ERROR)      ? "ERROR"
+                     : (l & G_LOG_LEVEL_CRITICAL) ? "CRITICAL"
+                     : (l & G_LOG_LEVEL_WARNING)  ? "WARN"
+                     : (l & G_LOG_LEVEL_MESSAGE)  ? "NOTE"
+                     : (l & G_LOG_LEVEL_INFO)     ? "INFO"
+                                                  : "DEBUG";
   g_autoptr (GDateTime) now = g_date_time_new_now_local ();
   g_autofree gchar *ts = g_date_time_format (now, "%H:%M:%S");
   fprintf (stderr, "%s %-5s %s\n", ts, name, message);
 }
 
 void
-set_log_level (const std::string & level)
+set_log_level (const std::string &level)
 {
   if (level == "error")
     max_level = G_LOG_LEVEL_CRITICAL;
@@ -54,7 +56,7 @@ set_log_level (const std::string & level)
 
 /* Prints every problem of the configuration; returns how many. */
 int
-check_config (const std::string & config_file, const std::string & pipelines)
+check_config (const std::string &config_file, const std::string &pipelines)
 {
   int problems = 0;
   gw::ServerConfig conf;
@@ -73,14 +75,14 @@ check_config (const std::string & config_file, const std::string & pipelines)
     g_clear_error (&err);
     return problems + 1;
   }
-  for (GError * e:errors) {
+  for (GError *e : errors) {
     fprintf (stderr, "%s\n", e->message);
     g_error_free (e);
     problems++;
   }
   if (problems == 0)
-    printf ("configuration OK: %zu path%s in %s\n", paths.size (),
-        paths.size () == 1 ? "" : "s", conf.pipelines_dir.c_str ());
+    printf ("configuration OK: %zu path%s in %s\n", paths.size (), paths.size () == 1 ? "" : "s",
+            conf.pipelines_dir.c_str ());
   return problems;
 }
 
@@ -89,7 +91,7 @@ check_config (const std::string & config_file, const std::string & pipelines)
  * below what max-connections needs. A listener that runs out of descriptors
  * stops accepting for good (libsoup drops its accept source). */
 void
-raise_fd_limit (const gw::ServerConfig & conf)
+raise_fd_limit (const gw::ServerConfig &conf)
 {
   struct rlimit rl;
   if (getrlimit (RLIMIT_NOFILE, &rl) != 0)
@@ -100,30 +102,30 @@ raise_fd_limit (const gw::ServerConfig & conf)
     getrlimit (RLIMIT_NOFILE, &rl);
   }
   /* Refused connections waiting for their answer, and room for viewers. */
-  rlim_t want = (rlim_t) conf.max_connections + 256 + 1024;
+  rlim_t want = (rlim_t)conf.max_connections + 256 + 1024;
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
     g_warning ("the file descriptor limit (%lu) is low for max-connections=%u: "
-        "raise it (ulimit -n, LimitNOFILE=) to at least %lu, or lower max-connections",
-        (unsigned long) rl.rlim_cur, conf.max_connections, (unsigned long) want);
+               "raise it (ulimit -n, LimitNOFILE=) to at least %lu, or lower max-connections",
+               (unsigned long)rl.rlim_cur, conf.max_connections, (unsigned long)want);
 }
 
-}  // namespace
+} // namespace
 
 int
 main (int argc, char **argv)
 {
   gchar *config = NULL, *pipelines = NULL;
   gboolean check = FALSE, version = FALSE;
-  GOptionEntry entries[] = {
-    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
-        "Server settings (key file, group [server]); default: ./gateway.conf if present", "FILE"},
-    {"pipelines", 'p', 0, G_OPTION_ARG_FILENAME, &pipelines,
-        "Directory of NAME.pipeline path files (overrides the config file)", "DIR"},
-    {"check-config", 0, 0, G_OPTION_ARG_NONE, &check,
-        "Validate the configuration, print every problem and exit", NULL},
-    {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
-    {NULL}
-  };
+  GOptionEntry entries[]
+      = { { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
+            "Server settings (key file, group [server]); default: ./gateway.conf if present",
+            "FILE" },
+          { "pipelines", 'p', 0, G_OPTION_ARG_FILENAME, &pipelines,
+            "Directory of NAME.pipeline path files (overrides the config file)", "DIR" },
+          { "check-config", 0, 0, G_OPTION_ARG_NONE, &check,
+            "Validate the configuration, print every problem and exit", NULL },
+          { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+          { NULL } };
   /* Every viewer brings a few threads (webrtcbin's), and glibc gives threads
    * their own malloc arenas, up to 8 per core, each keeping what it once
    * held: after viewers come and go the process stays larger than it needs.
@@ -133,10 +135,10 @@ main (int argc, char **argv)
     mallopt (M_ARENA_MAX, (int)MAX (2u, g_get_num_processors ()));
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- serve cameras to browsers over WebRTC");
   g_option_context_add_main_entries (ctx, entries, NULL);
-  g_option_context_set_description (ctx,
-      "Each file pipelines/NAME.pipeline defines the path NAME, played at\n"
-      "http://HOST:PORT/NAME/ and served over WHEP at /NAME/whep. See README.md.\n"
-      "SIGHUP, or any change in the pipelines directory, reloads the configuration.");
+  g_option_context_set_description (
+      ctx, "Each file pipelines/NAME.pipeline defines the path NAME, played at\n"
+           "http://HOST:PORT/NAME/ and served over WHEP at /NAME/whep. See README.md.\n"
+           "SIGHUP, or any change in the pipelines directory, reloads the configuration.");
   GError *err = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
     fprintf (stderr, "webrtc-gateway: %s (see --help)\n", err->message);
@@ -184,31 +186,34 @@ main (int argc, char **argv)
     return 1;
   }
 
-  const std::string & addr = manager.server ().listen_address;
+  const std::string &addr = manager.server ().listen_address;
   std::string host = (addr == "0.0.0.0" || addr == "::") ? "127.0.0.1" : addr;
-  const char *scheme = manager.server ().tls ()? "https" : "http";
+  const char *scheme = manager.server ().tls () ? "https" : "http";
   printf ("webrtc-gateway %s listening on %s:%u%s\n", VERSION, addr.c_str (), http.port (),
-      manager.server ().tls ()? " (HTTPS)" : "");
-  for (auto & p:manager.paths ())
+          manager.server ().tls () ? " (HTTPS)" : "");
+  for (auto &p : manager.paths ())
     printf ("  path %-12s %s://%s:%u/%s/\n", p->conf ().name.c_str (), scheme, host.c_str (),
-        http.port (), p->conf ().name.c_str ());
+            http.port (), p->conf ().name.c_str ());
   printf ("Open %s://%s:%u/ in a browser (from another machine, use this host's address).\n",
-      scheme, host.c_str (), http.port ());
+          scheme, host.c_str (), http.port ());
   fflush (stdout);
 
   GMainLoop *loop = g_main_loop_new (NULL, FALSE);
-  auto quit = [](gpointer d) -> gboolean {
+  auto quit = [] (gpointer d) -> gboolean {
     g_message ("shutting down");
     g_main_loop_quit (static_cast<GMainLoop *> (d));
     return G_SOURCE_CONTINUE;
   };
   g_unix_signal_add (SIGINT, quit, loop);
   g_unix_signal_add (SIGTERM, quit, loop);
-  g_unix_signal_add (SIGHUP, [](gpointer d) -> gboolean {
+  g_unix_signal_add (
+      SIGHUP,
+      [] (gpointer d) -> gboolean {
         g_message ("SIGHUP: reloading the configuration");
         static_cast<gw::Manager *> (d)->reload ();
         return G_SOURCE_CONTINUE;
-      }, &manager);
+      },
+      &manager);
   g_main_loop_run (loop);
   g_main_loop_unref (loop);
   return 0;

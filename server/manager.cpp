@@ -5,7 +5,6 @@
 
 #include <set>
 
-
 namespace gw {
 
 namespace {
@@ -17,17 +16,18 @@ struct MainCall
   std::function<void ()> fn;
 };
 
-}  // namespace
+} // namespace
 
 void
 run_on_main (std::function<void ()> fn)
 {
-  g_main_context_invoke_full (NULL, G_PRIORITY_DEFAULT, [](gpointer d) -> gboolean {
+  g_main_context_invoke_full (
+      NULL, G_PRIORITY_DEFAULT,
+      [] (gpointer d) -> gboolean {
         static_cast<MainCall *> (d)->fn ();
         return G_SOURCE_REMOVE;
-      }, new MainCall { std::move (fn) }, [](gpointer d) {
-        delete static_cast<MainCall *> (d);
-      });
+      },
+      new MainCall{ std::move (fn) }, [] (gpointer d) { delete static_cast<MainCall *> (d); });
 }
 
 std::string
@@ -40,7 +40,7 @@ new_session_id ()
 }
 
 Manager::Manager (std::string config_file, std::string pipelines_override)
-:  config_file_ (std::move (config_file)), pipelines_override_ (std::move (pipelines_override))
+    : config_file_ (std::move (config_file)), pipelines_override_ (std::move (pipelines_override))
 {
   the_manager = this;
 }
@@ -51,7 +51,7 @@ Manager::~Manager ()
     g_source_remove (reload_timer_);
   g_clear_object (&dir_monitor_);
   g_clear_object (&file_monitor_);
-  for (auto & p:paths_)
+  for (auto &p : paths_)
     p.second->shutdown ();
   paths_.clear ();
   sessions_.clear ();
@@ -66,12 +66,12 @@ Manager::instance ()
 }
 
 bool
-Manager::load_paths (std::vector<PathConfig> & out, GError ** error)
+Manager::load_paths (std::vector<PathConfig> &out, GError **error)
 {
   std::vector<GError *> errors;
   if (!load_path_dir (server_.pipelines_dir, out, errors, error))
     return false;
-  for (GError * e:errors) {
+  for (GError *e : errors) {
     problems_.push_back (e->message);
     g_error_free (e);
   }
@@ -79,7 +79,7 @@ Manager::load_paths (std::vector<PathConfig> & out, GError ** error)
 }
 
 bool
-Manager::load (GError ** error)
+Manager::load (GError **error)
 {
   problems_.clear ();
   ServerConfig conf;
@@ -92,11 +92,11 @@ Manager::load (GError ** error)
   std::vector<PathConfig> configs;
   if (!load_paths (configs, error))
     return false;
-  for (PathConfig & pc:configs) {
+  for (PathConfig &pc : configs) {
     auto path = std::make_shared<Path> (pc, server_);
     paths_[pc.name] = path;
   }
-  for (auto & p:paths_)
+  for (auto &p : paths_)
     p.second->activate ();
   return true;
 }
@@ -128,14 +128,14 @@ Manager::reload ()
     g_error_free (err);
     return;
   }
-  for (const std::string & p:problems_)
+  for (const std::string &p : problems_)
     g_warning ("reload: %s (the path keeps its last good definition)", p.c_str ());
 
   /* Names of every *.pipeline file present, broken or not: a broken file's
    * path keeps running on its last good definition. */
   std::set<std::string> present;
-  if (GDir * d = g_dir_open (server_.pipelines_dir.c_str (), 0, NULL)) {
-    while (const gchar * n = g_dir_read_name (d)) {
+  if (GDir *d = g_dir_open (server_.pipelines_dir.c_str (), 0, NULL)) {
+    while (const gchar *n = g_dir_read_name (d)) {
       if (g_str_has_suffix (n, ".pipeline") && n[0] != '.') {
         std::string name (n);
         present.insert (name.substr (0, name.size () - 9));
@@ -145,7 +145,7 @@ Manager::reload ()
   }
 
   std::set<std::string> loaded;
-  for (PathConfig & pc:configs) {
+  for (PathConfig &pc : configs) {
     loaded.insert (pc.name);
     auto it = paths_.find (pc.name);
     if (it != paths_.end () && it->second->conf ().same_as (pc))
@@ -180,12 +180,15 @@ Manager::on_changed (GFileMonitor *, GFile *, GFile *, GFileMonitorEvent event, 
   /* Editors write in several steps: reload once things settle. */
   if (self->reload_timer_)
     g_source_remove (self->reload_timer_);
-  self->reload_timer_ = g_timeout_add (300, [](gpointer d) -> gboolean {
+  self->reload_timer_ = g_timeout_add (
+      300,
+      [] (gpointer d) -> gboolean {
         Manager *m = static_cast<Manager *> (d);
         m->reload_timer_ = 0;
         m->reload ();
         return G_SOURCE_REMOVE;
-      }, self);
+      },
+      self);
 }
 
 void
@@ -199,7 +202,7 @@ Manager::watch ()
     g_signal_connect (dir_monitor_, "changed", G_CALLBACK (on_changed), this);
   } else {
     g_warning ("cannot watch %s: %s (reload with SIGHUP)", server_.pipelines_dir.c_str (),
-        err->message);
+               err->message);
     g_clear_error (&err);
   }
   if (!config_file_.empty ()) {
@@ -211,25 +214,25 @@ Manager::watch ()
 }
 
 std::shared_ptr<Path>
-Manager::find_path (const std::string & name) const
+Manager::find_path (const std::string &name) const
 {
   auto it = paths_.find (name);
-  return it == paths_.end ()? nullptr : it->second;
+  return it == paths_.end () ? nullptr : it->second;
 }
 
-std::vector<std::shared_ptr<Path>>
+std::vector<std::shared_ptr<Path> >
 Manager::paths () const
 {
-  std::vector<std::shared_ptr<Path>> out;
-  for (auto & p:paths_)
+  std::vector<std::shared_ptr<Path> > out;
+  for (auto &p : paths_)
     out.push_back (p.second);
   return out;
 }
 
 std::shared_ptr<Session>
-Manager::create_session (const std::string & path_name, SessionRole role,
-    const std::string & remote_offer, const SessionEvents & events, guint & status,
-    std::string & reason)
+Manager::create_session (const std::string &path_name, SessionRole role,
+                         const std::string &remote_offer, const SessionEvents &events,
+                         guint &status, std::string &reason)
 {
   auto path = valid_path_name (path_name) ? find_path (path_name) : nullptr;
   if (!path) {
@@ -269,14 +272,14 @@ Manager::create_session (const std::string & path_name, SessionRole role,
 }
 
 std::shared_ptr<Session>
-Manager::find_session (const std::string & id) const
+Manager::find_session (const std::string &id) const
 {
   auto it = sessions_.find (id);
-  return it == sessions_.end ()? nullptr : it->second;
+  return it == sessions_.end () ? nullptr : it->second;
 }
 
 void
-Manager::close_session (const std::string & id)
+Manager::close_session (const std::string &id)
 {
   auto s = find_session (id);
   if (s)
@@ -285,7 +288,7 @@ Manager::close_session (const std::string & id)
 }
 
 void
-Manager::forget_session (const std::string & id)
+Manager::forget_session (const std::string &id)
 {
   /* Keep the session alive until the current callback returns. */
   auto it = sessions_.find (id);
@@ -293,8 +296,7 @@ Manager::forget_session (const std::string & id)
     return;
   auto keep = it->second;
   sessions_.erase (it);
-  run_on_main ([keep] () {
-      });
+  run_on_main ([keep] () {});
 }
 
-}  // namespace gw
+} // namespace gw

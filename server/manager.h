@@ -26,17 +26,25 @@ public:
   /* Loads everything; false with @error if the server cannot start (bad
    * server config, unreadable pipelines directory). Broken path files are
    * logged and left out. */
-  bool load (GError ** error);
+  bool load (GError **error);
   /* Re-reads the configuration and applies the difference. */
   void reload ();
   /* Watches the config file and pipelines directory for changes. */
   void watch ();
 
-  const ServerConfig & server () const { return server_; }
-  std::shared_ptr<Path> find_path (const std::string & name) const;
-  std::vector<std::shared_ptr<Path>> paths () const;
+  const ServerConfig &
+  server () const
+  {
+    return server_;
+  }
+  std::shared_ptr<Path> find_path (const std::string &name) const;
+  std::vector<std::shared_ptr<Path> > paths () const;
   /* Problems found by the last load/reload (file:line: field: problem). */
-  const std::vector<std::string> & problems () const { return problems_; }
+  const std::vector<std::string> &
+  problems () const
+  {
+    return problems_;
+  }
 
   /* Creates a session on @path_name and hands it to the path. On refusal,
    * returns nullptr with an HTTP status (404 unknown path, 503 too many
@@ -45,17 +53,26 @@ public:
    * on_error may run before this returns (e.g. the reader cannot be linked),
    * so a transport must be ready to answer from it (pause the HTTP message
    * first). */
-  std::shared_ptr<Session> create_session (const std::string & path_name, SessionRole role,
-      const std::string & remote_offer, const SessionEvents & events, guint & status,
-      std::string & reason);
-  std::shared_ptr<Session> find_session (const std::string & id) const;
+  std::shared_ptr<Session> create_session (const std::string &path_name, SessionRole role,
+                                           const std::string &remote_offer,
+                                           const SessionEvents &events, guint &status,
+                                           std::string &reason);
+  std::shared_ptr<Session> find_session (const std::string &id) const;
   /* Closes and forgets the session. */
-  void close_session (const std::string & id);
+  void close_session (const std::string &id);
   /* Called by sessions when they end, so the manager forgets them. */
-  void forget_session (const std::string & id);
-  guint n_sessions () const { return (guint) sessions_.size (); }
+  void forget_session (const std::string &id);
+  guint
+  n_sessions () const
+  {
+    return (guint)sessions_.size ();
+  }
   /* Sessions created since start. */
-  guint64 sessions_total () const { return sessions_total_; }
+  guint64
+  sessions_total () const
+  {
+    return sessions_total_;
+  }
 
   static Manager *instance ();
 
@@ -63,15 +80,15 @@ private:
   std::string config_file_;
   std::string pipelines_override_;
   ServerConfig server_;
-  std::map<std::string, std::shared_ptr<Path>> paths_;
-  std::map<std::string, std::shared_ptr<Session>> sessions_;
+  std::map<std::string, std::shared_ptr<Path> > paths_;
+  std::map<std::string, std::shared_ptr<Session> > sessions_;
   std::vector<std::string> problems_;
   GFileMonitor *dir_monitor_ = nullptr;
   GFileMonitor *file_monitor_ = nullptr;
   guint reload_timer_ = 0;
   guint64 sessions_total_ = 0;
 
-  bool load_paths (std::vector<PathConfig> & out, GError ** error);
+  bool load_paths (std::vector<PathConfig> &out, GError **error);
   static void on_changed (GFileMonitor *, GFile *, GFile *, GFileMonitorEvent, gpointer);
 };
 
@@ -81,4 +98,4 @@ void run_on_main (std::function<void ()> fn);
 /* A random, unguessable session id (32 hex digits). */
 std::string new_session_id ();
 
-}  // namespace gw
+} // namespace gw

@@ -6,7 +6,6 @@
 
 #include <gst/webrtc/webrtc.h>
 
-
 namespace gw {
 
 namespace {
@@ -21,20 +20,20 @@ const char *
 state_name (int state)
 {
   switch (state) {
-    case GST_WEBRTC_PEER_CONNECTION_STATE_NEW:
-      return "new";
-    case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTING:
-      return "connecting";
-    case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED:
-      return "connected";
-    case GST_WEBRTC_PEER_CONNECTION_STATE_DISCONNECTED:
-      return "disconnected";
-    case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
-      return "failed";
-    case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED:
-      return "closed";
-    default:
-      return "unknown";
+  case GST_WEBRTC_PEER_CONNECTION_STATE_NEW:
+    return "new";
+  case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTING:
+    return "connecting";
+  case GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED:
+    return "connected";
+  case GST_WEBRTC_PEER_CONNECTION_STATE_DISCONNECTED:
+    return "disconnected";
+  case GST_WEBRTC_PEER_CONNECTION_STATE_FAILED:
+    return "failed";
+  case GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED:
+    return "closed";
+  default:
+    return "unknown";
   }
 }
 
@@ -48,65 +47,68 @@ free_weak (gpointer data, GClosure *)
 
 /* Runs @fn with the session on the main context, if it still exists. */
 void
-with_session (const WeakSession & weak, std::function<void (Session &)> fn)
+with_session (const WeakSession &weak, std::function<void (Session &)> fn)
 {
   run_on_main ([weak, fn] () {
-        if (auto s = weak.lock ())
-          if (!s->closed ())
-            fn (*s);
-      });
+    if (auto s = weak.lock ())
+      if (!s->closed ())
+        fn (*s);
+  });
 }
 
-}  // namespace
+} // namespace
 
 struct SessionSignals
 {
-  static void on_candidate (GstElement *, guint mline, gchar * candidate, gpointer data)
+  static void
+  on_candidate (GstElement *, guint mline, gchar *candidate, gpointer data)
   {
     std::string c (candidate ? candidate : "");
-    with_session (*static_cast<WeakSession *> (data), [mline, c] (Session & s) {
-          if (s.events.on_candidate)
-            s.events.on_candidate (mline, c);
-        });
+    with_session (*static_cast<WeakSession *> (data), [mline, c] (Session &s) {
+      if (s.events.on_candidate)
+        s.events.on_candidate (mline, c);
+    });
   }
 
-  static void on_error (GstElement *, GError * err, gpointer data)
+  static void
+  on_error (GstElement *, GError *err, gpointer data)
   {
     std::string msg (err ? err->message : "reader failed");
-    with_session (*static_cast<WeakSession *> (data), [msg] (Session & s) {
-          g_info ("session %s: %s", s.id ().c_str (), msg.c_str ());
-          s.fail (500, msg);
-        });
+    with_session (*static_cast<WeakSession *> (data), [msg] (Session &s) {
+      g_info ("session %s: %s", s.id ().c_str (), msg.c_str ());
+      s.fail (500, msg);
+    });
   }
 
-  static void on_state (GstElement * reader, GParamSpec *, gpointer data)
+  static void
+  on_state (GstElement *reader, GParamSpec *, gpointer data)
   {
     int state = 0;
     g_object_get (reader, "connection-state", &state, NULL);
-    with_session (*static_cast<WeakSession *> (data), [state] (Session & s) {
-          s.on_connection_state (state);
-        });
+    with_session (*static_cast<WeakSession *> (data),
+                  [state] (Session &s) { s.on_connection_state (state); });
   }
 
-  static void on_promise (GstPromise * promise, gpointer data)
+  static void
+  on_promise (GstPromise *promise, gpointer data)
   {
     const GstStructure *reply = gst_promise_get_reply (promise);
     GstStructure *copy = reply ? gst_structure_copy (reply) : NULL;
     /* The promise is not ours: whoever replies drops its own ref. */
     WeakSession weak = *static_cast<WeakSession *> (data);
     run_on_main ([weak, copy] () {
-          auto s = weak.lock ();
-          if (s && !s->closed ())
-            s->on_reply (copy);
-          if (copy)
-            gst_structure_free (copy);
-        });
+      auto s = weak.lock ();
+      if (s && !s->closed ())
+        s->on_reply (copy);
+      if (copy)
+        gst_structure_free (copy);
+    });
   }
 };
 
 Session::Session (std::string id, std::string path, SessionRole role, std::string remote_offer)
-:  id_ (std::move (id)), path_ (std::move (path)), role_ (role),
-remote_offer_ (std::move (remote_offer)), created_us_ (g_get_monotonic_time ())
+    : id_ (std::move (id)), path_ (std::move (path)), role_ (role),
+      remote_offer_ (std::move (remote_offer)), created_us_ (g_get_monotonic_time ())
 {
 }
 
@@ -119,22 +121,22 @@ Session::~Session ()
 }
 
 bool
-Session::attach (Path & path, GstElement * pipeline)
+Session::attach (Path &path, GstElement *pipeline)
 {
-  const ServerConfig & srv = path.server ();
+  const ServerConfig &srv = path.server ();
   GstElement *reader = gst_element_factory_make ("gwreaderbin", NULL);
   if (!reader) {
     fail (500, "the gw plugin is not available");
     return false;
   }
   std::string turns;
-  for (const std::string & t:srv.turn_servers)
-    turns += (turns.empty ()? "" : ",") + t;
-  g_object_set (reader,
-      "stun-server", srv.stun_servers.empty ()? NULL : srv.stun_servers[0].c_str (),
-      "turn-servers", turns.empty ()? NULL : turns.c_str (),
-      "ice-addresses", srv.ice_addresses.empty ()? NULL : srv.ice_addresses.c_str (),
-      "min-port", srv.min_port, "max-port", srv.max_port, NULL);
+  for (const std::string &t : srv.turn_servers)
+    turns += (turns.empty () ? "" : ",") + t;
+  g_object_set (reader, "stun-server",
+                srv.stun_servers.empty () ? NULL : srv.stun_servers[0].c_str (), "turn-servers",
+                turns.empty () ? NULL : turns.c_str (), "ice-addresses",
+                srv.ice_addresses.empty () ? NULL : srv.ice_addresses.c_str (), "min-port",
+                srv.min_port, "max-port", srv.max_port, NULL);
 
   reader_ = GST_ELEMENT (gst_object_ref_sink (reader));
   path_ref_ = path.shared_from_this ();
@@ -147,10 +149,9 @@ Session::attach (Path & path, GstElement * pipeline)
   }
   connect_signals ();
 
-  GstPromise *promise = gst_promise_new_with_change_func (SessionSignals::on_promise,
-      new WeakSession (shared_from_this ()), [](gpointer d) {
-        delete static_cast<WeakSession *> (d);
-      });
+  GstPromise *promise = gst_promise_new_with_change_func (
+      SessionSignals::on_promise, new WeakSession (shared_from_this ()),
+      [] (gpointer d) { delete static_cast<WeakSession *> (d); });
   if (role_ == SessionRole::Answerer)
     g_signal_emit_by_name (reader_, "handle-offer", remote_offer_.c_str (), promise);
   else
@@ -158,29 +159,26 @@ Session::attach (Path & path, GstElement * pipeline)
   /* The reader keeps its own ref until it replies. */
   gst_promise_unref (promise);
 
-  watchdog_ = g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, 1, watchdog_cb,
-      new WeakSession (shared_from_this ()), [](gpointer d) {
-        delete static_cast<WeakSession *> (d);
-      });
+  watchdog_ = g_timeout_add_seconds_full (
+      G_PRIORITY_DEFAULT, 1, watchdog_cb, new WeakSession (shared_from_this ()),
+      [] (gpointer d) { delete static_cast<WeakSession *> (d); });
   return true;
 }
 
 void
 Session::connect_signals ()
 {
-  auto weak = [this] () {
-    return (gpointer) new WeakSession (shared_from_this ());
-  };
+  auto weak = [this] () { return (gpointer) new WeakSession (shared_from_this ()); };
   g_signal_connect_data (reader_, "ice-candidate", G_CALLBACK (SessionSignals::on_candidate),
-      weak (), free_weak, (GConnectFlags) 0);
-  g_signal_connect_data (reader_, "reader-error", G_CALLBACK (SessionSignals::on_error),
-      weak (), free_weak, (GConnectFlags) 0);
-  g_signal_connect_data (reader_, "notify::connection-state",
-      G_CALLBACK (SessionSignals::on_state), weak (), free_weak, (GConnectFlags) 0);
+                         weak (), free_weak, (GConnectFlags)0);
+  g_signal_connect_data (reader_, "reader-error", G_CALLBACK (SessionSignals::on_error), weak (),
+                         free_weak, (GConnectFlags)0);
+  g_signal_connect_data (reader_, "notify::connection-state", G_CALLBACK (SessionSignals::on_state),
+                         weak (), free_weak, (GConnectFlags)0);
 }
 
 void
-Session::on_reply (GstStructure * reply)
+Session::on_reply (GstStructure *reply)
 {
   if (!reply) {
     fail (500, "negotiation was interrupted");
@@ -201,7 +199,7 @@ Session::on_reply (GstStructure * reply)
     return;
   }
   if (gst_structure_has_name (reply, "gw-result"))
-    return;                     /* the answer to our offer was applied */
+    return; /* the answer to our offer was applied */
   const gchar *sdp = gst_structure_get_string (reply, "sdp");
   if (!sdp) {
     fail (500, "negotiation gave no description");
@@ -257,16 +255,15 @@ Session::watchdog_cb (gpointer data)
 }
 
 bool
-Session::set_answer (const std::string & sdp, std::string & reason)
+Session::set_answer (const std::string &sdp, std::string &reason)
 {
   if (closed_ || role_ != SessionRole::Offerer || !reader_) {
     reason = "no offer is waiting for an answer";
     return false;
   }
-  GstPromise *promise = gst_promise_new_with_change_func (SessionSignals::on_promise,
-      new WeakSession (shared_from_this ()), [](gpointer d) {
-        delete static_cast<WeakSession *> (d);
-      });
+  GstPromise *promise = gst_promise_new_with_change_func (
+      SessionSignals::on_promise, new WeakSession (shared_from_this ()),
+      [] (gpointer d) { delete static_cast<WeakSession *> (d); });
   /* The reply ("gw-result") carries only an error, if any: on_reply turns an
    * sdp-less success into nothing. */
   g_signal_emit_by_name (reader_, "set-answer", sdp.c_str (), promise);
@@ -275,7 +272,7 @@ Session::set_answer (const std::string & sdp, std::string & reason)
 }
 
 void
-Session::add_candidate (guint mline, const std::string & candidate)
+Session::add_candidate (guint mline, const std::string &candidate)
 {
   if (closed_ || !reader_)
     return;
@@ -283,7 +280,7 @@ Session::add_candidate (guint mline, const std::string & candidate)
 }
 
 void
-Session::fail (guint status, const std::string & reason)
+Session::fail (guint status, const std::string &reason)
 {
   if (closed_)
     return;
@@ -306,16 +303,16 @@ Session::close ()
   }
   auto path = path_ref_.lock ();
   if (!path) {
-    if (Manager * m = Manager::instance ())
+    if (Manager *m = Manager::instance ())
       path = m->find_path (path_);
   }
   if (reader_) {
     g_signal_handlers_disconnect_matched (reader_, G_SIGNAL_MATCH_FUNC, 0, 0, NULL,
-        (gpointer) SessionSignals::on_candidate, NULL);
+                                          (gpointer)SessionSignals::on_candidate, NULL);
     g_signal_handlers_disconnect_matched (reader_, G_SIGNAL_MATCH_FUNC, 0, 0, NULL,
-        (gpointer) SessionSignals::on_error, NULL);
+                                          (gpointer)SessionSignals::on_error, NULL);
     g_signal_handlers_disconnect_matched (reader_, G_SIGNAL_MATCH_FUNC, 0, 0, NULL,
-        (gpointer) SessionSignals::on_state, NULL);
+                                          (gpointer)SessionSignals::on_state, NULL);
     if (path)
       path->unlink_reader (reader_);
   }
@@ -325,8 +322,8 @@ Session::close ()
   if (events.on_closed)
     events.on_closed ();
   events = SessionEvents ();
-  if (Manager * m = Manager::instance ())
+  if (Manager *m = Manager::instance ())
     m->forget_session (id_);
 }
 
-}  // namespace gw
+} // namespace gw

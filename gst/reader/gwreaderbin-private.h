@@ -40,8 +40,8 @@ typedef struct
    * them (our input is then dropped at the door); SEND_OWN through our
    * queue, gate, payloader and webrtcbin. */
   gint send_mode;
-  GwSender *sender;   /* object lock; the fan-out's, when shared */
-  guint sender_id;    /* object lock; 0 when not registered */
+  GwSender *sender; /* object lock; the fan-out's, when shared */
+  guint sender_id;  /* object lock; 0 when not registered */
 } Stream;
 
 enum

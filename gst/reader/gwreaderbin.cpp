@@ -155,7 +155,7 @@ on_input_buffer (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   Stream *st = static_cast<Stream *> (user_data);
   return gw_reader_bin_decide_send (st->self, st) == SEND_SHARED ? GST_PAD_PROBE_DROP
-                                                                   : GST_PAD_PROBE_OK;
+                                                                 : GST_PAD_PROBE_OK;
 }
 
 static GstPad *

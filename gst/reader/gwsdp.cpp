@@ -16,20 +16,20 @@ static const struct
   guint8 idc;
   guint8 constraints;
 } h264_profiles[] = {
-  {"constrained-baseline", 0x42, 0xe0},
-  {"baseline", 0x42, 0x00},
-  {"main", 0x4d, 0x00},
-  {"extended", 0x58, 0x00},
-  {"constrained-high", 0x64, 0x0c},
-  {"high", 0x64, 0x00},
-  {"progressive-high", 0x64, 0x08},
-  {"high-10", 0x6e, 0x00},
-  {"high-4:2:2", 0x7a, 0x00},
-  {"high-4:4:4", 0xf4, 0x00},
+  { "constrained-baseline", 0x42, 0xe0 },
+  { "baseline", 0x42, 0x00 },
+  { "main", 0x4d, 0x00 },
+  { "extended", 0x58, 0x00 },
+  { "constrained-high", 0x64, 0x0c },
+  { "high", 0x64, 0x00 },
+  { "progressive-high", 0x64, 0x08 },
+  { "high-10", 0x6e, 0x00 },
+  { "high-4:2:2", 0x7a, 0x00 },
+  { "high-4:4:4", 0xf4, 0x00 },
 };
 
 gboolean
-gw_stream_format_from_caps (const GstCaps * caps, GwStreamFormat * out)
+gw_stream_format_from_caps (const GstCaps *caps, GwStreamFormat *out)
 {
   memset (out, 0, sizeof (*out));
   if (!caps || gst_caps_get_size (caps) < 1)
@@ -68,7 +68,7 @@ gw_stream_format_from_caps (const GstCaps * caps, GwStreamFormat * out)
 /* The encoding name / clock rate a payload type of @media stands for, from its
  * rtpmap or, for static types, RFC 3551. */
 static gboolean
-media_pt_encoding (const GstSDPMedia * media, guint pt, gchar ** encoding, guint * clock_rate)
+media_pt_encoding (const GstSDPMedia *media, guint pt, gchar **encoding, guint *clock_rate)
 {
   g_autofree gchar *prefix = g_strdup_printf ("%u ", pt);
   for (guint i = 0; i < gst_sdp_media_attributes_len (media); i++) {
@@ -82,7 +82,7 @@ media_pt_encoding (const GstSDPMedia * media, guint pt, gchar ** encoding, guint
     if (!parts[0] || !parts[1])
       return FALSE;
     *encoding = g_ascii_strup (parts[0], -1);
-    *clock_rate = (guint) g_ascii_strtoull (parts[1], NULL, 10);
+    *clock_rate = (guint)g_ascii_strtoull (parts[1], NULL, 10);
     return TRUE;
   }
   if (pt == 0 || pt == 8) {
@@ -95,7 +95,7 @@ media_pt_encoding (const GstSDPMedia * media, guint pt, gchar ** encoding, guint
 
 /* The fmtp parameter @key of @pt in @media, or NULL. */
 static gchar *
-media_pt_fmtp (const GstSDPMedia * media, guint pt, const gchar * key)
+media_pt_fmtp (const GstSDPMedia *media, guint pt, const gchar *key)
 {
   g_autofree gchar *prefix = g_strdup_printf ("%u ", pt);
   for (guint i = 0; i < gst_sdp_media_attributes_len (media); i++) {
@@ -116,7 +116,7 @@ media_pt_fmtp (const GstSDPMedia * media, guint pt, const gchar * key)
 /* Whether the remote side of @media wants to receive (the offer's direction is
  * sendrecv or recvonly; no attribute means sendrecv). */
 static gboolean
-media_receives (const GstSDPMedia * media)
+media_receives (const GstSDPMedia *media)
 {
   if (gst_sdp_media_get_port (media) == 0)
     return FALSE;
@@ -131,7 +131,7 @@ media_receives (const GstSDPMedia * media)
 /* Score of payload type @pt of @media for @format: 0 = unusable, higher is
  * better. Fills @plid for H.264. */
 static guint
-score_pt (const GstSDPMedia * media, guint pt, const GwStreamFormat * format, gchar plid[7])
+score_pt (const GstSDPMedia *media, guint pt, const GwStreamFormat *format, gchar plid[7])
 {
   g_autofree gchar *encoding = NULL;
   guint clock_rate = 0;
@@ -139,31 +139,31 @@ score_pt (const GstSDPMedia * media, guint pt, const GwStreamFormat * format, gc
     return 0;
 
   switch (format->codec) {
-    case GW_CODEC_OPUS:
-      return (g_str_equal (encoding, "OPUS") && clock_rate == 48000) ? 1 : 0;
-    case GW_CODEC_PCMU:
-      return (g_str_equal (encoding, "PCMU") && clock_rate == 8000) ? 1 : 0;
-    case GW_CODEC_PCMA:
-      return (g_str_equal (encoding, "PCMA") && clock_rate == 8000) ? 1 : 0;
-    case GW_CODEC_H264:
-      break;
-    default:
-      return 0;
+  case GW_CODEC_OPUS:
+    return (g_str_equal (encoding, "OPUS") && clock_rate == 48000) ? 1 : 0;
+  case GW_CODEC_PCMU:
+    return (g_str_equal (encoding, "PCMU") && clock_rate == 8000) ? 1 : 0;
+  case GW_CODEC_PCMA:
+    return (g_str_equal (encoding, "PCMA") && clock_rate == 8000) ? 1 : 0;
+  case GW_CODEC_H264:
+    break;
+  default:
+    return 0;
   }
 
   if (!g_str_equal (encoding, "H264") || clock_rate != 90000)
     return 0;
   g_autofree gchar *mode = media_pt_fmtp (media, pt, "packetization-mode");
   if (!mode || !g_str_equal (g_strstrip (mode), "1"))
-    return 0;                   /* we send FU-A fragments: mode 1 only */
+    return 0; /* we send FU-A fragments: mode 1 only */
 
   g_autofree gchar *offered = media_pt_fmtp (media, pt, "profile-level-id");
-  guint32 v = 0x42e01f;         /* RFC 6184 default is baseline; take CB */
+  guint32 v = 0x42e01f; /* RFC 6184 default is baseline; take CB */
   if (offered && strlen (g_strstrip (offered)) == 6) {
     gchar *end = NULL;
     guint64 parsed = g_ascii_strtoull (offered, &end, 16);
     if (end && *end == '\0')
-      v = (guint32) parsed;
+      v = (guint32)parsed;
   }
   g_snprintf (plid, 7, "%06x", v & 0xffffff);
 
@@ -182,8 +182,8 @@ score_pt (const GstSDPMedia * media, guint pt, const GwStreamFormat * format, gc
 }
 
 guint
-gw_sdp_choose (const GstSDPMessage * offer, const GwStreamFormat * streams,
-    guint n_streams, GwOfferChoice * choices, gboolean * chosen)
+gw_sdp_choose (const GstSDPMessage *offer, const GwStreamFormat *streams, guint n_streams,
+               GwOfferChoice *choices, gboolean *chosen)
 {
   guint n_medias = gst_sdp_message_medias_len (offer);
   g_autofree gboolean *used = g_new0 (gboolean, MAX (n_medias, 1));
@@ -205,11 +205,11 @@ gw_sdp_choose (const GstSDPMessage * offer, const GwStreamFormat * streams,
         if (!end || *end != '\0' || pt > 127)
           continue;
         gchar plid[7] = "";
-        guint score = score_pt (media, (guint) pt, &streams[s], plid);
+        guint score = score_pt (media, (guint)pt, &streams[s], plid);
         if (score > best) {
           best = score;
           choices[s].mline = m;
-          choices[s].pt = (guint) pt;
+          choices[s].pt = (guint)pt;
           memcpy (choices[s].profile_level_id, plid, sizeof (plid));
         }
       }
@@ -224,63 +224,57 @@ gw_sdp_choose (const GstSDPMessage * offer, const GwStreamFormat * streams,
 }
 
 GstCaps *
-gw_sdp_rtp_caps (const GwStreamFormat * format, guint pt, const gchar * profile_level_id)
+gw_sdp_rtp_caps (const GwStreamFormat *format, guint pt, const gchar *profile_level_id)
 {
   switch (format->codec) {
-    case GW_CODEC_H264:{
-      g_autofree gchar *plid = NULL;
-      if (profile_level_id)
-        plid = g_strdup (profile_level_id);
-      else if (format->profile_idc)
-        plid = g_strdup_printf ("%02x%02x%02x", format->profile_idc, format->constraints,
-            format->level_idc ? format->level_idc : 0x1f);
-      else
-        plid = g_strdup ("42e01f");
-      return gst_caps_new_simple ("application/x-rtp",
-          "media", G_TYPE_STRING, "video",
-          "encoding-name", G_TYPE_STRING, "H264",
-          "clock-rate", G_TYPE_INT, 90000,
-          "payload", G_TYPE_INT, (gint) pt,
-          "packetization-mode", G_TYPE_STRING, "1",
-          "profile-level-id", G_TYPE_STRING, plid, NULL);
-    }
-    case GW_CODEC_OPUS:
-      return gst_caps_new_simple ("application/x-rtp",
-          "media", G_TYPE_STRING, "audio",
-          "encoding-name", G_TYPE_STRING, "OPUS",
-          "clock-rate", G_TYPE_INT, 48000,
-          "payload", G_TYPE_INT, (gint) pt, NULL);
-    case GW_CODEC_PCMU:
-    case GW_CODEC_PCMA:
-      return gst_caps_new_simple ("application/x-rtp",
-          "media", G_TYPE_STRING, "audio",
-          "encoding-name", G_TYPE_STRING, format->codec == GW_CODEC_PCMU ? "PCMU" : "PCMA",
-          "clock-rate", G_TYPE_INT, 8000,
-          "payload", G_TYPE_INT, (gint) pt, NULL);
-    default:
-      return NULL;
+  case GW_CODEC_H264: {
+    g_autofree gchar *plid = NULL;
+    if (profile_level_id)
+      plid = g_strdup (profile_level_id);
+    else if (format->profile_idc)
+      plid = g_strdup_printf ("%02x%02x%02x", format->profile_idc, format->constraints,
+                              format->level_idc ? format->level_idc : 0x1f);
+    else
+      plid = g_strdup ("42e01f");
+    return gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING, "video",
+                                "encoding-name", G_TYPE_STRING, "H264", "clock-rate", G_TYPE_INT,
+                                90000, "payload", G_TYPE_INT, (gint)pt, "packetization-mode",
+                                G_TYPE_STRING, "1", "profile-level-id", G_TYPE_STRING, plid, NULL);
+  }
+  case GW_CODEC_OPUS:
+    return gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING, "audio",
+                                "encoding-name", G_TYPE_STRING, "OPUS", "clock-rate", G_TYPE_INT,
+                                48000, "payload", G_TYPE_INT, (gint)pt, NULL);
+  case GW_CODEC_PCMU:
+  case GW_CODEC_PCMA:
+    return gst_caps_new_simple ("application/x-rtp", "media", G_TYPE_STRING, "audio",
+                                "encoding-name", G_TYPE_STRING,
+                                format->codec == GW_CODEC_PCMU ? "PCMU" : "PCMA", "clock-rate",
+                                G_TYPE_INT, 8000, "payload", G_TYPE_INT, (gint)pt, NULL);
+  default:
+    return NULL;
   }
 }
 
 guint
-gw_sdp_default_pt (const GwStreamFormat * format)
+gw_sdp_default_pt (const GwStreamFormat *format)
 {
   switch (format->codec) {
-    case GW_CODEC_H264:
-      return 96;
-    case GW_CODEC_OPUS:
-      return 111;
-    case GW_CODEC_PCMU:
-      return 0;
-    case GW_CODEC_PCMA:
-      return 8;
-    default:
-      return 96;
+  case GW_CODEC_H264:
+    return 96;
+  case GW_CODEC_OPUS:
+    return 111;
+  case GW_CODEC_PCMU:
+    return 0;
+  case GW_CODEC_PCMA:
+    return 8;
+  default:
+    return 96;
   }
 }
 
 GstSDPMessage *
-gw_sdp_parse (const gchar * text, GError ** error)
+gw_sdp_parse (const gchar *text, GError **error)
 {
   if (!text || !*text) {
     g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_BAD_SDP, "empty SDP");
@@ -292,12 +286,12 @@ gw_sdp_parse (const gchar * text, GError ** error)
     p++;
   if (!g_str_has_prefix (p, "v=0")) {
     g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_BAD_SDP,
-        "not an SDP session description (no v=0 line)");
+                 "not an SDP session description (no v=0 line)");
     return NULL;
   }
   GstSDPMessage *msg = NULL;
   gst_sdp_message_new (&msg);
-  if (gst_sdp_message_parse_buffer ((const guint8 *) text, strlen (text), msg) != GST_SDP_OK) {
+  if (gst_sdp_message_parse_buffer ((const guint8 *)text, strlen (text), msg) != GST_SDP_OK) {
     gst_sdp_message_free (msg);
     g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_BAD_SDP, "unparsable SDP");
     return NULL;
@@ -311,8 +305,7 @@ gw_sdp_parse (const gchar * text, GError ** error)
     const GstSDPMedia *m = gst_sdp_message_get_media (msg, i);
     if (!gst_sdp_media_get_media (m) || !gst_sdp_media_get_proto (m)) {
       gst_sdp_message_free (msg);
-      g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_BAD_SDP,
-          "m-line %u is incomplete", i);
+      g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_BAD_SDP, "m-line %u is incomplete", i);
       return NULL;
     }
     /* webrtcbin needs ICE credentials and a DTLS fingerprint per media or at
@@ -321,14 +314,14 @@ gw_sdp_parse (const gchar * text, GError ** error)
         && !gst_sdp_message_get_attribute_val (msg, "ice-ufrag")) {
       gst_sdp_message_free (msg);
       g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_BAD_SDP,
-          "m-line %u has no ICE credentials (a=ice-ufrag)", i);
+                   "m-line %u has no ICE credentials (a=ice-ufrag)", i);
       return NULL;
     }
     if (!gst_sdp_media_get_attribute_val (m, "fingerprint")
         && !gst_sdp_message_get_attribute_val (msg, "fingerprint")) {
       gst_sdp_message_free (msg);
       g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_BAD_SDP,
-          "m-line %u has no DTLS fingerprint (a=fingerprint)", i);
+                   "m-line %u has no DTLS fingerprint (a=fingerprint)", i);
       return NULL;
     }
   }

@@ -30,7 +30,7 @@ typedef struct
 
 /* Fills @out from parsed elementary stream caps (video/x-h264, audio/x-opus,
  * audio/x-mulaw, audio/x-alaw). Returns FALSE for caps we cannot serve. */
-gboolean gw_stream_format_from_caps (const GstCaps * caps, GwStreamFormat * out);
+gboolean gw_stream_format_from_caps (const GstCaps *caps, GwStreamFormat *out);
 
 /* One stream's place in an offer: which m-line and payload type carry it. */
 typedef struct
@@ -47,21 +47,20 @@ typedef struct
  * the offered profile that matches the stream's. @chosen[i] is FALSE for a
  * stream the offer cannot take. Returns the number of streams placed; 0 means
  * nothing in the offer can be served. */
-guint gw_sdp_choose (const GstSDPMessage * offer, const GwStreamFormat * streams,
-    guint n_streams, GwOfferChoice * choices, gboolean * chosen);
+guint gw_sdp_choose (const GstSDPMessage *offer, const GwStreamFormat *streams, guint n_streams,
+                     GwOfferChoice *choices, gboolean *chosen);
 
 /* The application/x-rtp caps we send a stream with: encoding, clock rate,
  * payload type and, for H.264, packetization-mode=1 and @profile_level_id
  * (NULL: derived from @format, or 42e01f). */
-GstCaps *gw_sdp_rtp_caps (const GwStreamFormat * format, guint pt,
-    const gchar * profile_level_id);
+GstCaps *gw_sdp_rtp_caps (const GwStreamFormat *format, guint pt, const gchar *profile_level_id);
 
 /* The payload type we offer a stream with when we are the offerer. */
-guint gw_sdp_default_pt (const GwStreamFormat * format);
+guint gw_sdp_default_pt (const GwStreamFormat *format);
 
 /* Parses SDP text; returns NULL and sets @error (GW_READER_ERROR_BAD_SDP) on
  * anything that is not a usable session description with at least one
  * m-line. */
-GstSDPMessage *gw_sdp_parse (const gchar * text, GError ** error);
+GstSDPMessage *gw_sdp_parse (const gchar *text, GError **error);
 
 G_END_DECLS

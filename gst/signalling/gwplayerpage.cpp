@@ -1,6 +1,8 @@
 /* The browser player page: see gwplayerpage.h. */
 #include "gwplayerpage.h"
 
+/* clang-format mangles raw strings (R "...): keep the page as written. */
+// clang-format off
 static const char player_page[] = R"GWPAGE(<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -239,6 +241,7 @@ static const char player_page[] = R"GWPAGE(<!DOCTYPE html>
 </body>
 </html>
 )GWPAGE";
+// clang-format on
 
 const char *
 gw_player_page_html (void)

@@ -28,8 +28,8 @@ struct _GwWhepServer
   gpointer user_data;
   GMainContext *context;
   GMainLoop *loop;
-  GThread *thread;              /* NULL once stopped */
-  gboolean thread_detached;     /* stopped from the server thread itself */
+  GThread *thread;          /* NULL once stopped */
+  gboolean thread_detached; /* stopped from the server thread itself */
   SoupServer *server;
   guint port;
 };
@@ -44,18 +44,18 @@ struct ThreadData
 /* ------------------------------------------------------------ replies */
 
 void
-gw_whep_respond (SoupServerMessage * msg, guint status, const gchar * text)
+gw_whep_respond (SoupServerMessage *msg, guint status, const gchar *text)
 {
   soup_server_message_set_status (msg, status, NULL);
   if (text) {
     g_autofree gchar *body = g_strconcat (text, "\n", NULL);
-    soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY,
-        body, strlen (body));
+    soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY, body,
+                                      strlen (body));
   }
 }
 
 static void
-respond_not_allowed (SoupServerMessage * msg, const char *allow)
+respond_not_allowed (SoupServerMessage *msg, const char *allow)
 {
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allow);
   g_autofree gchar *text = g_strdup_printf ("method not allowed here (allowed: %s)", allow);
@@ -64,7 +64,7 @@ respond_not_allowed (SoupServerMessage * msg, const char *allow)
 
 /* Every answer may be read by a page from another origin. */
 static void
-add_cors_headers (SoupServerMessage * msg)
+add_cors_headers (SoupServerMessage *msg)
 {
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
   soup_message_headers_replace (h, "Access-Control-Allow-Origin", "*");
@@ -72,12 +72,12 @@ add_cors_headers (SoupServerMessage * msg)
 }
 
 static void
-respond_preflight (SoupServerMessage * msg, const char *allow, gboolean whep)
+respond_preflight (SoupServerMessage *msg, const char *allow, gboolean whep)
 {
   SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
   soup_message_headers_replace (h, "Access-Control-Allow-Methods", allow);
   soup_message_headers_replace (h, "Access-Control-Allow-Headers",
-      "Content-Type, Authorization, If-Match");
+                                "Content-Type, Authorization, If-Match");
   soup_message_headers_replace (h, "Access-Control-Max-Age", "86400");
   soup_message_headers_replace (h, "Allow", allow);
   if (whep)
@@ -86,21 +86,20 @@ respond_preflight (SoupServerMessage * msg, const char *allow, gboolean whep)
 }
 
 static gboolean
-has_content_type (SoupServerMessage * msg, const char *expected)
+has_content_type (SoupServerMessage *msg, const char *expected)
 {
-  const char *ct = soup_message_headers_get_content_type (soup_server_message_get_request_headers
-      (msg), NULL);
+  const char *ct
+      = soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
   return ct && g_ascii_strcasecmp (ct, expected) == 0;
 }
 
 /* The request body as a string, or NULL (with a 400 set) if it holds a NUL. */
 static gchar *
-body_text (SoupServerMessage * msg)
+body_text (SoupServerMessage *msg)
 {
-  g_autoptr (GBytes) body =
-      soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  g_autoptr (GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
   gsize len = 0;
-  const char *data = static_cast < const char *>(g_bytes_get_data (body, &len));
+  const char *data = static_cast<const char *> (g_bytes_get_data (body, &len));
   if (len && memchr (data, 0, len)) {
     gw_whep_respond (msg, SOUP_STATUS_BAD_REQUEST, "the body is not text");
     return NULL;
@@ -120,9 +119,9 @@ struct _GwWhepPending
 };
 
 static void
-on_pending_disconnected (SoupServerMessage * msg, gpointer user_data)
+on_pending_disconnected (SoupServerMessage *msg, gpointer user_data)
 {
-  GwWhepPending *p = static_cast < GwWhepPending * >(user_data);
+  GwWhepPending *p = static_cast<GwWhepPending *> (user_data);
   /* Its I/O is gone: unpausing it now would be a programming error. */
   p->gone = TRUE;
   if (p->gone_func)
@@ -130,7 +129,7 @@ on_pending_disconnected (SoupServerMessage * msg, gpointer user_data)
 }
 
 GwWhepPending *
-gw_whep_pending_new (SoupServerMessage * msg, void (*gone) (gpointer data), gpointer data)
+gw_whep_pending_new (SoupServerMessage *msg, void (*gone) (gpointer data), gpointer data)
 {
   GwWhepPending *p = g_new0 (GwWhepPending, 1);
   soup_server_message_pause (msg);
@@ -142,7 +141,7 @@ gw_whep_pending_new (SoupServerMessage * msg, void (*gone) (gpointer data), gpoi
 }
 
 void
-gw_whep_pending_free (GwWhepPending * p)
+gw_whep_pending_free (GwWhepPending *p)
 {
   if (!p)
     return;
@@ -152,22 +151,22 @@ gw_whep_pending_free (GwWhepPending * p)
 }
 
 void
-gw_whep_pending_answer (GwWhepPending * p, const gchar * id, const gchar * sdp)
+gw_whep_pending_answer (GwWhepPending *p, const gchar *id, const gchar *sdp)
 {
   if (!p->gone) {
     g_autofree gchar *location = g_strdup_printf ("/whep/%s", id);
-    soup_message_headers_replace (soup_server_message_get_response_headers (p->msg),
-        "Location", location);
+    soup_message_headers_replace (soup_server_message_get_response_headers (p->msg), "Location",
+                                  location);
     soup_server_message_set_status (p->msg, SOUP_STATUS_CREATED, NULL);
     soup_server_message_set_response (p->msg, "application/sdp", SOUP_MEMORY_COPY, sdp,
-        strlen (sdp));
+                                      strlen (sdp));
     soup_server_message_unpause (p->msg);
   }
   gw_whep_pending_free (p);
 }
 
 void
-gw_whep_pending_fail (GwWhepPending * p, guint status, const gchar * text)
+gw_whep_pending_fail (GwWhepPending *p, guint status, const gchar *text)
 {
   if (!p->gone) {
     gw_whep_respond (p->msg, status, text);
@@ -180,9 +179,9 @@ gchar *
 gw_whep_new_session_id (void)
 {
   guint8 bytes[16];
-  if (getrandom (bytes, sizeof bytes, 0) != (ssize_t) sizeof bytes) {
-    for (guint8 & b:bytes)
-      b = (guint8) g_random_int_range (0, 256);
+  if (getrandom (bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
+    for (guint8 &b : bytes)
+      b = (guint8)g_random_int_range (0, 256);
   }
   static const char hex[] = "0123456789abcdef";
   gchar *id = g_new (gchar, 2 * sizeof bytes + 1);
@@ -197,14 +196,14 @@ gw_whep_new_session_id (void)
 /* ------------------------------------------------------------ trickle */
 
 GArray *
-gw_whep_parse_trickle (const gchar * fragment, gchar *** parsed_lines)
+gw_whep_parse_trickle (const gchar *fragment, gchar ***parsed_lines)
 {
   GArray *out = g_array_new (FALSE, FALSE, sizeof (GwTrickleCandidate));
   gchar **lines = g_strsplit (fragment ? fragment : "", "\n", -1);
   *parsed_lines = lines;
   gint section = -1;
   const gchar *mid = NULL;
-  for (gchar ** l = lines; *l; l++) {
+  for (gchar **l = lines; *l; l++) {
     gsize n = strlen (*l);
     if (n && (*l)[n - 1] == '\r')
       (*l)[n - 1] = '\0';
@@ -224,7 +223,7 @@ gw_whep_parse_trickle (const gchar * fragment, gchar *** parsed_lines)
     if (c->mid || c->section < 0)
       continue;
     gint s = -1;
-    for (gchar ** l = lines; *l; l++) {
+    for (gchar **l = lines; *l; l++) {
       if (g_str_has_prefix (*l, "m="))
         s++;
       else if (s == c->section && g_str_has_prefix (*l, "a=mid:"))
@@ -237,7 +236,7 @@ gw_whep_parse_trickle (const gchar * fragment, gchar *** parsed_lines)
 /* ------------------------------------------------------------ routes */
 
 static void
-on_got_chunk (SoupServerMessage * msg, GBytes * chunk, gpointer user_data)
+on_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
 {
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   if (body->length > MAX_BODY_SIZE && soup_server_message_get_status (msg) == 0) {
@@ -250,8 +249,8 @@ on_got_chunk (SoupServerMessage * msg, GBytes * chunk, gpointer user_data)
 
 /* Runs once the headers are in, before the body is read. */
 static void
-on_early_request (SoupServer * server, SoupServerMessage * msg, const char *path,
-    GHashTable * query, gpointer user_data)
+on_early_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                  gpointer user_data)
 {
   add_cors_headers (msg);
   SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
@@ -265,11 +264,11 @@ on_early_request (SoupServer * server, SoupServerMessage * msg, const char *path
 }
 
 static void
-handle_post (GwWhepServer * self, SoupServerMessage * msg)
+handle_post (GwWhepServer *self, SoupServerMessage *msg)
 {
   if (!has_content_type (msg, "application/sdp")) {
     gw_whep_respond (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
-        "send the offer with Content-Type: application/sdp");
+                     "send the offer with Content-Type: application/sdp");
     return;
   }
   g_autofree gchar *sdp = body_text (msg);
@@ -283,8 +282,7 @@ handle_post (GwWhepServer * self, SoupServerMessage * msg)
 }
 
 static void
-handle_session (GwWhepServer * self, SoupServerMessage * msg, const char *method,
-    const char *id)
+handle_session (GwWhepServer *self, SoupServerMessage *msg, const char *method, const char *id)
 {
   if (!strcmp (method, "OPTIONS")) {
     respond_preflight (msg, "PATCH, DELETE, OPTIONS", FALSE);
@@ -303,7 +301,7 @@ handle_session (GwWhepServer * self, SoupServerMessage * msg, const char *method
   }
   if (!has_content_type (msg, "application/trickle-ice-sdpfrag")) {
     gw_whep_respond (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
-        "send candidates with Content-Type: application/trickle-ice-sdpfrag");
+                     "send candidates with Content-Type: application/trickle-ice-sdpfrag");
     return;
   }
   g_autofree gchar *frag = body_text (msg);
@@ -311,8 +309,8 @@ handle_session (GwWhepServer * self, SoupServerMessage * msg, const char *method
     return;
   gchar **lines = NULL;
   GArray *cands = gw_whep_parse_trickle (frag, &lines);
-  gboolean found = self->handlers.trickle (self->user_data, id,
-      (const GwTrickleCandidate *) (void *) cands->data, cands->len);
+  gboolean found = self->handlers.trickle (
+      self->user_data, id, (const GwTrickleCandidate *)(void *)cands->data, cands->len);
   g_array_unref (cands);
   g_strfreev (lines);
   if (found)
@@ -322,27 +320,27 @@ handle_session (GwWhepServer * self, SoupServerMessage * msg, const char *method
 }
 
 static void
-on_request (SoupServer * server, SoupServerMessage * msg, const char *path,
-    GHashTable * query, gpointer user_data)
+on_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+            gpointer user_data)
 {
-  GwWhepServer *self = static_cast < GwWhepServer * >(user_data);
+  GwWhepServer *self = static_cast<GwWhepServer *> (user_data);
   const char *method = soup_server_message_get_method (msg);
   gboolean get = !strcmp (method, "GET") || !strcmp (method, "HEAD");
   gboolean options = !strcmp (method, "OPTIONS");
   if (!path)
     path = "/";
   GST_DEBUG ("%s %s from %s", method, path,
-      GST_STR_NULL (soup_server_message_get_remote_host (msg)));
+             GST_STR_NULL (soup_server_message_get_remote_host (msg)));
   add_cors_headers (msg);
 
   if (!strcmp (path, "/") || !strcmp (path, "/index.html")) {
     if (get) {
       const char *page = gw_player_page_html ();
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-          "Cache-Control", "no-cache");
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control",
+                                    "no-cache");
       soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-      soup_server_message_set_response (msg, "text/html; charset=utf-8", SOUP_MEMORY_STATIC,
-          page, strlen (page));
+      soup_server_message_set_response (msg, "text/html; charset=utf-8", SOUP_MEMORY_STATIC, page,
+                                        strlen (page));
     } else if (options) {
       respond_preflight (msg, "GET, HEAD, OPTIONS", FALSE);
     } else {
@@ -367,7 +365,7 @@ on_request (SoupServer * server, SoupServerMessage * msg, const char *path,
 static gpointer
 thread_func (gpointer data)
 {
-  ThreadData *td = static_cast < ThreadData * >(data);
+  ThreadData *td = static_cast<ThreadData *> (data);
   g_main_context_push_thread_default (td->context);
   g_main_loop_run (td->loop);
   g_main_context_pop_thread_default (td->context);
@@ -378,21 +376,21 @@ thread_func (gpointer data)
 }
 
 GwWhepServer *
-gw_whep_server_new (const gchar * address, guint port, const GwWhepHandlers * handlers,
-    gpointer user_data, GError ** error)
+gw_whep_server_new (const gchar *address, guint port, const GwWhepHandlers *handlers,
+                    gpointer user_data, GError **error)
 {
   static gsize once = 0;
   if (g_once_init_enter (&once)) {
     GST_DEBUG_CATEGORY_INIT (gw_whep_server_debug, "gwwhepserver", 0,
-        "gwsink's embedded HTTP (WHEP) server");
+                             "gwsink's embedded HTTP (WHEP) server");
     g_once_init_leave (&once, 1);
   }
 
   g_autoptr (GInetAddress) inet = g_inet_address_new_from_string (address ? address : "");
   if (!inet) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-        "address \"%s\" is not an IP address (use e.g. 0.0.0.0, 127.0.0.1 or ::)",
-        GST_STR_NULL (address));
+                 "address \"%s\" is not an IP address (use e.g. 0.0.0.0, 127.0.0.1 or ::)",
+                 GST_STR_NULL (address));
     return NULL;
   }
   g_autoptr (GSocketAddress) sockaddr = g_inet_socket_address_new (inet, port);
@@ -405,10 +403,10 @@ gw_whep_server_new (const gchar * address, guint port, const GwWhepHandlers * ha
   self->server = soup_server_new ("server-header", "gwsink", NULL);
   soup_server_add_early_handler (self->server, NULL, on_early_request, self, NULL);
   soup_server_add_handler (self->server, NULL, on_request, self, NULL);
-  gboolean ok = soup_server_listen (self->server, sockaddr, (SoupServerListenOptions) 0, error);
+  gboolean ok = soup_server_listen (self->server, sockaddr, (SoupServerListenOptions)0, error);
   if (ok) {
     GSList *listeners = soup_server_get_listeners (self->server);
-    for (GSList * l = listeners; l && !self->port; l = l->next) {
+    for (GSList *l = listeners; l && !self->port; l = l->next) {
       g_autoptr (GSocketAddress) local = g_socket_get_local_address (G_SOCKET (l->data), NULL);
       if (local && G_IS_INET_SOCKET_ADDRESS (local))
         self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
@@ -422,22 +420,21 @@ gw_whep_server_new (const gchar * address, guint port, const GwWhepHandlers * ha
   }
 
   self->loop = g_main_loop_new (self->context, FALSE);
-  ThreadData *td = new ThreadData { g_main_context_ref (self->context),
-    g_main_loop_ref (self->loop)
-  };
+  ThreadData *td
+      = new ThreadData{ g_main_context_ref (self->context), g_main_loop_ref (self->loop) };
   self->thread = g_thread_new ("gwsink-http", thread_func, td);
   return self;
 }
 
 guint
-gw_whep_server_get_port (GwWhepServer * self)
+gw_whep_server_get_port (GwWhepServer *self)
 {
   return self->port;
 }
 
 GSource *
-gw_whep_server_schedule (GwWhepServer * self, guint delay_ms, GSourceFunc func, gpointer data,
-    GDestroyNotify notify)
+gw_whep_server_schedule (GwWhepServer *self, guint delay_ms, GSourceFunc func, gpointer data,
+                         GDestroyNotify notify)
 {
   GSource *src = delay_ms ? g_timeout_source_new (delay_ms) : g_idle_source_new ();
   g_source_set_callback (src, func, data, notify);
@@ -446,13 +443,13 @@ gw_whep_server_schedule (GwWhepServer * self, guint delay_ms, GSourceFunc func, 
 }
 
 void
-gw_whep_server_stop (GwWhepServer * self)
+gw_whep_server_stop (GwWhepServer *self)
 {
   if (!self->thread)
     return;
   g_main_loop_quit (self->loop);
   if (g_thread_self () == self->thread) {
-    g_thread_unref (self->thread);      /* on our own thread: it ends after this */
+    g_thread_unref (self->thread); /* on our own thread: it ends after this */
     self->thread_detached = TRUE;
   } else
     g_thread_join (self->thread);
@@ -460,7 +457,7 @@ gw_whep_server_stop (GwWhepServer * self)
 }
 
 void
-gw_whep_server_free (GwWhepServer * self)
+gw_whep_server_free (GwWhepServer *self)
 {
   if (!self)
     return;
@@ -472,7 +469,8 @@ gw_whep_server_free (GwWhepServer * self)
     /* Let the connections finish closing (bounded: their close operations
      * complete at once on sockets that are already shut). */
     if (!self->thread_detached)
-      for (int i = 0; i < 1000 && g_main_context_iteration (self->context, FALSE); i++);
+      for (int i = 0; i < 1000 && g_main_context_iteration (self->context, FALSE); i++)
+        ;
     g_main_context_pop_thread_default (self->context);
   }
   g_clear_pointer (&self->loop, g_main_loop_unref);

@@ -20,15 +20,15 @@ typedef struct _GwFanout GwFanout;
 /* Creates the tee in @bin, named @name (may be NULL), links @upstream to it
  * and syncs its state with @bin. Returns NULL (with a warning) if linking
  * fails. */
-GwFanout *gw_fanout_new (GstBin * bin, GstPad * upstream, const gchar * name);
+GwFanout *gw_fanout_new (GstBin *bin, GstPad *upstream, const gchar *name);
 
 /* The tee's sink pad's current caps, or NULL before the first caps. */
-GstCaps *gw_fanout_get_caps (GwFanout * fanout);
+GstCaps *gw_fanout_get_caps (GwFanout *fanout);
 
 /* Links a new tee src pad to @sink. Call it once the branch owning @sink is
  * in its parent's state. Returns FALSE if the link fails (the tee pad is then
  * released). */
-gboolean gw_fanout_attach (GwFanout * fanout, GstPad * sink);
+gboolean gw_fanout_attach (GwFanout *fanout, GstPad *sink);
 
 /* Unlinks @sink from the tee from an IDLE probe and releases the tee pad.
  * If @branch is not NULL and none of its sink pads is linked any more once
@@ -38,14 +38,14 @@ gboolean gw_fanout_attach (GwFanout * fanout, GstPad * sink);
  * removed once, after its last pad is detached. @branch's state is locked
  * at once, so its parent's state changes no longer reach it.
  * Safe from any thread. Returns FALSE if @sink was not attached. */
-gboolean gw_fanout_detach (GwFanout * fanout, GstPad * sink, GstElement * branch);
+gboolean gw_fanout_detach (GwFanout *fanout, GstPad *sink, GstElement *branch);
 
 /* Number of attached branches' pads. */
-guint gw_fanout_get_n_attached (GwFanout * fanout);
+guint gw_fanout_get_n_attached (GwFanout *fanout);
 
 /* Drops the fanout's reference to its tee; the tee stays in the bin and goes
  * with it. */
-void gw_fanout_free (GwFanout * fanout);
+void gw_fanout_free (GwFanout *fanout);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GwFanout, gw_fanout_free)
 

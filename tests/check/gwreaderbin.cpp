@@ -22,7 +22,7 @@ typedef struct
 static gchar *bus_error = NULL;
 
 static GstBusSyncReply
-drop_messages (GstBus * bus, GstMessage * msg, gpointer user_data)
+drop_messages (GstBus *bus, GstMessage *msg, gpointer user_data)
 {
   if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR && !bus_error) {
     GError *err = NULL;
@@ -30,7 +30,7 @@ drop_messages (GstBus * bus, GstMessage * msg, gpointer user_data)
     bus_error = g_strdup_printf ("%s: %s", GST_MESSAGE_SRC_NAME (msg), err->message);
     g_error_free (err);
   }
-  gst_message_unref (msg);      /* a sync handler that drops owns the message */
+  gst_message_unref (msg); /* a sync handler that drops owns the message */
   return GST_BUS_DROP;
 }
 
@@ -39,12 +39,14 @@ make_source (void)
 {
   Source src;
   GError *err = NULL;
-  src.pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
+  src.pipeline = gst_parse_launch (
+      "videotestsrc is-live=true ! "
       "video/x-raw,width=320,height=240,framerate=15/1 ! "
       "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "
       "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! "
       "identity name=vparse "
-      "audiotestsrc is-live=true ! opusenc ! opusparse name=aparse", &err);
+      "audiotestsrc is-live=true ! opusenc ! opusparse name=aparse",
+      &err);
   fail_unless (src.pipeline != NULL, "%s", err ? err->message : "");
   GstBus *bus = gst_element_get_bus (src.pipeline);
   gst_bus_set_sync_handler (bus, drop_messages, NULL, NULL);
@@ -65,7 +67,7 @@ make_source (void)
 }
 
 static void
-free_source (Source * src)
+free_source (Source *src)
 {
   gst_element_set_state (src->pipeline, GST_STATE_NULL);
   gw_fanout_free (src->video);
@@ -75,7 +77,7 @@ free_source (Source * src)
 
 /* Adds a reader the way gwsink and the gateway do: pads, state, then link. */
 static GstElement *
-add_reader (Source * src, gboolean with_audio)
+add_reader (Source *src, gboolean with_audio)
 {
   GstElement *reader = gst_element_factory_make ("gwreaderbin", NULL);
   fail_unless (reader != NULL);
@@ -93,7 +95,7 @@ add_reader (Source * src, gboolean with_audio)
 }
 
 static void
-remove_reader (Source * src, GstElement * reader)
+remove_reader (Source *src, GstElement *reader)
 {
   GstIterator *it = gst_element_iterate_sink_pads (reader);
   GValue item = G_VALUE_INIT;
@@ -109,20 +111,20 @@ remove_reader (Source * src, GstElement * reader)
 
 /* A recvonly offer as a browser would send it, made by a real webrtcbin. */
 static gchar *
-make_offer (gboolean with_audio, const gchar * video_caps)
+make_offer (gboolean with_audio, const gchar *video_caps)
 {
   GstElement *pc = gst_element_factory_make ("webrtcbin", NULL);
   GstCaps *vcaps = gst_caps_from_string (video_caps);
   GstWebRTCRTPTransceiver *trans = NULL;
   g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
-      vcaps, &trans);
+                         vcaps, &trans);
   gst_clear_object (&trans);
   gst_caps_unref (vcaps);
   if (with_audio) {
     GstCaps *acaps = gst_caps_from_string ("application/x-rtp, media=audio, "
-        "encoding-name=OPUS, clock-rate=48000, payload=111");
+                                           "encoding-name=OPUS, clock-rate=48000, payload=111");
     g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
-        acaps, &trans);
+                           acaps, &trans);
     gst_clear_object (&trans);
     gst_caps_unref (acaps);
   }
@@ -132,7 +134,7 @@ make_offer (gboolean with_audio, const gchar * video_caps)
   fail_unless_equals_int (gst_promise_wait (p), GST_PROMISE_RESULT_REPLIED);
   GstWebRTCSessionDescription *offer = NULL;
   gst_structure_get (gst_promise_get_reply (p), "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
-      &offer, NULL);
+                     &offer, NULL);
   fail_unless (offer != NULL);
   gchar *text = gst_sdp_message_as_text (offer->sdp);
   gst_webrtc_session_description_free (offer);
@@ -142,12 +144,13 @@ make_offer (gboolean with_audio, const gchar * video_caps)
   return text;
 }
 
-#define H264_CAPS "application/x-rtp, media=video, encoding-name=H264, clock-rate=90000, " \
+#define H264_CAPS                                                                                  \
+  "application/x-rtp, media=video, encoding-name=H264, clock-rate=90000, "                         \
   "payload=102, packetization-mode=(string)1, profile-level-id=(string)42e01f"
 
 /* Emits handle-offer and waits (bounded) for the reply. */
 static GstStructure *
-answer_offer (GstElement * reader, const gchar * offer)
+answer_offer (GstElement *reader, const gchar *offer)
 {
   GstPromise *p = gst_promise_new ();
   g_signal_emit_by_name (reader, "handle-offer", offer, p);
@@ -161,17 +164,17 @@ answer_offer (GstElement * reader, const gchar * offer)
 }
 
 static void
-assert_error (GstStructure * reply, gint code)
+assert_error (GstStructure *reply, gint code)
 {
   GError *err = NULL;
   fail_unless (gst_structure_get (reply, "error", G_TYPE_ERROR, &err, NULL),
-      "expected an error, got %" GST_PTR_FORMAT, reply);
+               "expected an error, got %" GST_PTR_FORMAT, reply);
   fail_unless (g_error_matches (err, GW_READER_ERROR, code), "got %s", err->message);
   g_error_free (err);
 }
 
 static void
-fail_on_bus_error (Source * src)
+fail_on_bus_error (Source *src)
 {
   fail_if (bus_error != NULL, "ERROR on the pipeline bus from %s", bus_error);
 }
@@ -220,8 +223,8 @@ GST_START_TEST (test_bad_offers_get_clear_errors)
   gst_structure_free (reply);
 
   reader = add_reader (&src, FALSE);
-  g_autofree gchar *vp8 = make_offer (FALSE,
-      "application/x-rtp, media=video, encoding-name=VP8, clock-rate=90000, payload=96");
+  g_autofree gchar *vp8 = make_offer (
+      FALSE, "application/x-rtp, media=video, encoding-name=VP8, clock-rate=90000, payload=96");
   reply = answer_offer (reader, vp8);
   assert_error (reply, GW_READER_ERROR_NO_COMMON_CODEC);
   gst_structure_free (reply);
@@ -239,7 +242,7 @@ GST_START_TEST (test_bad_offers_get_clear_errors)
 GST_END_TEST;
 
 static void
-on_reader_error (GstElement * reader, GError * err, gint * count)
+on_reader_error (GstElement *reader, GError *err, gint *count)
 {
   g_atomic_int_inc (count);
 }
@@ -269,9 +272,9 @@ GST_END_TEST;
 #define GST_IS_WEBRTC_BIN_TYPE_NAME(o) g_str_equal (G_OBJECT_TYPE_NAME (o), "GstWebRTCBin")
 
 static void
-count_finalized (gpointer data, GObject * where_the_object_was)
+count_finalized (gpointer data, GObject *where_the_object_was)
 {
-  g_atomic_int_inc ((gint *) data);
+  g_atomic_int_inc ((gint *)data);
 }
 
 GST_START_TEST (test_fifty_readers_come_and_go)
@@ -316,7 +319,7 @@ GST_START_TEST (test_fifty_readers_come_and_go)
     g_value_unset (&item);
     gst_iterator_free (it);
   }
-  fail_unless (children >= 2 * N);      /* at least a queue and a gate each */
+  fail_unless (children >= 2 * N); /* at least a queue and a gate each */
 
   for (int i = 0; i < N; i++)
     remove_reader (&src, readers[i]);
@@ -364,7 +367,7 @@ main (int argc, char **argv)
   /* The leaks tracer reports our element types still alive at exit (a
    * failure under GstCheck); the churn test counts its own by weak refs. */
   g_setenv ("GST_TRACERS",
-      "leaks(GwReaderBin,GwKeyframeGate,GstWebRTCBin,GstRtpH264Pay,GstRtpOpusPay)", FALSE);
+            "leaks(GwReaderBin,GwKeyframeGate,GstWebRTCBin,GstRtpH264Pay,GstRtpOpusPay)", FALSE);
   gst_check_init (&argc, &argv);
   gw_elements_register_static ();
   return gst_check_run_suite (gwreaderbin_suite (), "gwreaderbin", __FILE__);

@@ -5,25 +5,32 @@
 #include "gwsdp.h"
 
 /* Media sections shaped like Chromium's recvonly offer. */
-#define SESSION "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" \
+#define SESSION                                                                                    \
+  "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"                                            \
   "a=group:BUNDLE 0 1\r\n"
-#define VIDEO_CHROME "m=video 9 UDP/TLS/RTP/SAVPF 96 102 103 127 108\r\n" \
-  "c=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtcp-mux\r\n" \
-  "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n" \
-  "a=fingerprint:sha-256 00:11\r\na=setup:actpass\r\n" \
-  "a=rtpmap:96 VP8/90000\r\n" \
-  "a=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f\r\n" \
-  "a=rtpmap:103 H264/90000\r\na=fmtp:103 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n" \
-  "a=rtpmap:127 H264/90000\r\na=fmtp:127 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n" \
-  "a=rtpmap:108 H264/90000\r\na=fmtp:108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f\r\n"
-#define AUDIO_CHROME "m=audio 9 UDP/TLS/RTP/SAVPF 111 0 8\r\n" \
-  "c=IN IP4 0.0.0.0\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\n" \
-  "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n" \
-  "a=fingerprint:sha-256 00:11\r\na=setup:actpass\r\n" \
+#define VIDEO_CHROME                                                                               \
+  "m=video 9 UDP/TLS/RTP/SAVPF 96 102 103 127 108\r\n"                                             \
+  "c=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtcp-mux\r\n"                                    \
+  "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n"                                       \
+  "a=fingerprint:sha-256 00:11\r\na=setup:actpass\r\n"                                             \
+  "a=rtpmap:96 VP8/90000\r\n"                                                                      \
+  "a=rtpmap:102 H264/90000\r\na=fmtp:102 "                                                         \
+  "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f\r\n"                     \
+  "a=rtpmap:103 H264/90000\r\na=fmtp:103 "                                                         \
+  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n"                     \
+  "a=rtpmap:127 H264/90000\r\na=fmtp:127 "                                                         \
+  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n"                     \
+  "a=rtpmap:108 H264/90000\r\na=fmtp:108 "                                                         \
+  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f\r\n"
+#define AUDIO_CHROME                                                                               \
+  "m=audio 9 UDP/TLS/RTP/SAVPF 111 0 8\r\n"                                                        \
+  "c=IN IP4 0.0.0.0\r\na=mid:1\r\na=recvonly\r\na=rtcp-mux\r\n"                                    \
+  "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n"                                       \
+  "a=fingerprint:sha-256 00:11\r\na=setup:actpass\r\n"                                             \
   "a=rtpmap:111 opus/48000/2\r\n"
 
 static GstSDPMessage *
-parse_ok (const gchar * text)
+parse_ok (const gchar *text)
 {
   GError *err = NULL;
   GstSDPMessage *msg = gw_sdp_parse (text, &err);
@@ -32,7 +39,7 @@ parse_ok (const gchar * text)
 }
 
 static GwStreamFormat
-format_of (const gchar * caps_str)
+format_of (const gchar *caps_str)
 {
   GwStreamFormat f;
   GstCaps *caps = gst_caps_from_string (caps_str);
@@ -44,10 +51,13 @@ format_of (const gchar * caps_str)
 GST_START_TEST (test_parse_rejects_garbage)
 {
   const gchar *bad[] = {
-    "", "hello", "v=0\r\n", "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n",
+    "",
+    "hello",
+    "v=0\r\n",
+    "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n",
     /* media without ICE credentials */
     "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
-        "a=rtpmap:96 H264/90000\r\n",
+    "a=rtpmap:96 H264/90000\r\n",
     /* truncated in the middle of the media section */
     SESSION "m=vid",
   };
@@ -67,7 +77,8 @@ GST_START_TEST (test_choose_chrome_offer)
 {
   GstSDPMessage *offer = parse_ok (SESSION VIDEO_CHROME AUDIO_CHROME);
   GwStreamFormat streams[2] = {
-    format_of ("video/x-h264, stream-format=byte-stream, alignment=au, profile=high, level=(string)4"),
+    format_of (
+        "video/x-h264, stream-format=byte-stream, alignment=au, profile=high, level=(string)4"),
     format_of ("audio/x-opus"),
   };
   GwOfferChoice choices[2];
@@ -102,7 +113,8 @@ GST_END_TEST;
 GST_START_TEST (test_choose_nothing_to_serve)
 {
   /* Only VP8 and H.264 packetization-mode=0: nothing an H.264 stream fits. */
-  GstSDPMessage *offer = parse_ok (SESSION
+  GstSDPMessage *offer = parse_ok (
+      SESSION
       "m=video 9 UDP/TLS/RTP/SAVPF 96 102\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n"
       "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\na=fingerprint:sha-256 00:11\r\n"
       "a=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\n"
@@ -115,7 +127,8 @@ GST_START_TEST (test_choose_nothing_to_serve)
   gst_sdp_message_free (offer);
 
   /* A sendonly or rejected (port 0) m-line cannot receive our video. */
-  offer = parse_ok (SESSION
+  offer = parse_ok (
+      SESSION
       "m=video 9 UDP/TLS/RTP/SAVPF 127\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\n"
       "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\na=fingerprint:sha-256 00:11\r\n"
       "a=rtpmap:127 H264/90000\r\na=fmtp:127 packetization-mode=1;profile-level-id=42e01f\r\n"
@@ -136,17 +149,18 @@ GST_START_TEST (test_rtp_caps)
 {
   GwStreamFormat f = format_of ("video/x-h264, profile=high, level=(string)4");
   GstCaps *caps = gw_sdp_rtp_caps (&f, 127, "42e01f");
-  GstCaps *want = gst_caps_from_string ("application/x-rtp, media=video, encoding-name=H264, "
-      "clock-rate=90000, payload=127, packetization-mode=(string)1, "
-      "profile-level-id=(string)42e01f");
+  GstCaps *want
+      = gst_caps_from_string ("application/x-rtp, media=video, encoding-name=H264, "
+                              "clock-rate=90000, payload=127, packetization-mode=(string)1, "
+                              "profile-level-id=(string)42e01f");
   fail_unless (gst_caps_is_equal (caps, want));
   gst_caps_unref (caps);
   gst_caps_unref (want);
 
   /* As offerer: the stream's own profile and level. */
   caps = gw_sdp_rtp_caps (&f, gw_sdp_default_pt (&f), NULL);
-  fail_unless_equals_string (gst_structure_get_string (gst_caps_get_structure (caps, 0),
-          "profile-level-id"), "640028");
+  fail_unless_equals_string (
+      gst_structure_get_string (gst_caps_get_structure (caps, 0), "profile-level-id"), "640028");
   gst_caps_unref (caps);
 
   GstCaps *vp8 = gst_caps_from_string ("video/x-vp8");

@@ -16,7 +16,8 @@
 #include "gwreaderbin.h"
 #include "gwwhepserver.h"
 
-#define H264_CAPS "application/x-rtp, media=video, encoding-name=H264, clock-rate=90000, " \
+#define H264_CAPS                                                                                  \
+  "application/x-rtp, media=video, encoding-name=H264, clock-rate=90000, "                         \
   "payload=102, packetization-mode=(string)1, profile-level-id=(string)42e01f"
 #define VP8_CAPS "application/x-rtp, media=video, encoding-name=VP8, clock-rate=90000, payload=96"
 
@@ -25,24 +26,24 @@
 /* Filled by a sync handler that drops every message, as an application's
  * bus watch would, so no message holds refs on elements. */
 static GMutex bus_lock;
-static GPtrArray *bus_errors;   /* gchar* */
-static GPtrArray *viewer_events;        /* GstStructure* "gwsink-viewer" */
+static GPtrArray *bus_errors;    /* gchar* */
+static GPtrArray *viewer_events; /* GstStructure* "gwsink-viewer" */
 static gboolean bus_eos;
 
 static GstBusSyncReply
-record_message (GstBus * bus, GstMessage * msg, gpointer user_data)
+record_message (GstBus *bus, GstMessage *msg, gpointer user_data)
 {
   g_mutex_lock (&bus_lock);
   if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
     GError *err = NULL;
     gst_message_parse_error (msg, &err, NULL);
-    g_ptr_array_add (bus_errors, g_strdup_printf ("%s: %s", GST_MESSAGE_SRC_NAME (msg),
-            err->message));
+    g_ptr_array_add (bus_errors,
+                     g_strdup_printf ("%s: %s", GST_MESSAGE_SRC_NAME (msg), err->message));
     g_error_free (err);
   } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
     bus_eos = TRUE;
   } else if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
-      && gst_message_has_name (msg, "gwsink-viewer")) {
+             && gst_message_has_name (msg, "gwsink-viewer")) {
     g_ptr_array_add (viewer_events, gst_structure_copy (gst_message_get_structure (msg)));
   }
   g_mutex_unlock (&bus_lock);
@@ -57,7 +58,7 @@ reset_bus_records (void)
   g_clear_pointer (&bus_errors, g_ptr_array_unref);
   g_clear_pointer (&viewer_events, g_ptr_array_unref);
   bus_errors = g_ptr_array_new_with_free_func (g_free);
-  viewer_events = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_structure_free);
+  viewer_events = g_ptr_array_new_with_free_func ((GDestroyNotify)gst_structure_free);
   bus_eos = FALSE;
   g_mutex_unlock (&bus_lock);
 }
@@ -66,19 +67,21 @@ static void
 assert_no_bus_error (void)
 {
   g_mutex_lock (&bus_lock);
-  g_autofree gchar *first = bus_errors->len ?
-      g_strdup ((const gchar *) g_ptr_array_index (bus_errors, 0)) : NULL;
+  g_autofree gchar *first
+      = bus_errors->len ? g_strdup ((const gchar *)g_ptr_array_index (bus_errors, 0)) : NULL;
   g_mutex_unlock (&bus_lock);
   fail_if (first != NULL, "ERROR on the pipeline bus: %s", first);
 }
 
 /* The @index-th viewer event, checked. */
 static void
-assert_viewer_event (guint index, const gchar * event, const gchar * id, guint viewers)
+assert_viewer_event (guint index, const gchar *event, const gchar *id, guint viewers)
 {
   g_mutex_lock (&bus_lock);
-  GstStructure *s = index < viewer_events->len ?
-      gst_structure_copy ((GstStructure *) g_ptr_array_index (viewer_events, index)) : NULL;
+  GstStructure *s
+      = index < viewer_events->len
+            ? gst_structure_copy ((GstStructure *)g_ptr_array_index (viewer_events, index))
+            : NULL;
   g_mutex_unlock (&bus_lock);
   fail_unless (s != NULL, "no gwsink-viewer message #%u", index);
   fail_unless_equals_string (gst_structure_get_string (s, "event"), event);
@@ -109,14 +112,15 @@ typedef struct
   SoupSession *session;
 } Fixture;
 
-#define VIDEO_SOURCE "videotestsrc is-live=true ! " \
-  "video/x-raw,format=I420,width=320,height=240,framerate=15/1 ! " \
-  "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bframes=0 ! " \
+#define VIDEO_SOURCE                                                                               \
+  "videotestsrc is-live=true ! "                                                                   \
+  "video/x-raw,format=I420,width=320,height=240,framerate=15/1 ! "                                 \
+  "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 bframes=0 ! "                    \
   "video/x-h264,profile=constrained-baseline ! h264parse"
 
 /* @desc: a pipeline with a gwsink named "sink" listening on 127.0.0.1:0. */
 static Fixture
-start_pipeline_desc (const gchar * desc)
+start_pipeline_desc (const gchar *desc)
 {
   Fixture f;
   reset_bus_records ();
@@ -131,12 +135,12 @@ start_pipeline_desc (const gchar * desc)
 
   guint port = 1;
   g_object_get (f.sink, "bound-port", &port, NULL);
-  fail_unless_equals_int (port, 0);     /* not listening before start */
+  fail_unless_equals_int (port, 0); /* not listening before start */
 
   fail_if (gst_element_set_state (f.pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE);
   GstState state;
   fail_if (gst_element_get_state (f.pipeline, &state, NULL, 10 * GST_SECOND)
-      == GST_STATE_CHANGE_FAILURE);
+           == GST_STATE_CHANGE_FAILURE);
   fail_unless_equals_int (state, GST_STATE_PLAYING);
   g_object_get (f.sink, "bound-port", &f.port, NULL);
   fail_unless (f.port > 0, "gwsink reports no bound port");
@@ -146,15 +150,17 @@ start_pipeline_desc (const gchar * desc)
 
 /* The live H.264 source into gwsink with @sink_options. */
 static Fixture
-start_pipeline (const gchar * sink_options)
+start_pipeline (const gchar *sink_options)
 {
-  g_autofree gchar *desc = g_strdup_printf (VIDEO_SOURCE " ! "
-      "gwsink name=sink port=0 address=127.0.0.1 %s", sink_options ? sink_options : "");
+  g_autofree gchar *desc
+      = g_strdup_printf (VIDEO_SOURCE " ! "
+                                      "gwsink name=sink port=0 address=127.0.0.1 %s",
+                         sink_options ? sink_options : "");
   return start_pipeline_desc (desc);
 }
 
 static void
-stop_pipeline (Fixture * f)
+stop_pipeline (Fixture *f)
 {
   gst_element_set_state (f->pipeline, GST_STATE_NULL);
   gst_object_unref (f->sink);
@@ -163,7 +169,7 @@ stop_pipeline (Fixture * f)
 }
 
 static guint
-get_viewers (Fixture * f)
+get_viewers (Fixture *f)
 {
   guint n = G_MAXUINT;
   g_object_get (f->sink, "viewers", &n, NULL);
@@ -171,11 +177,11 @@ get_viewers (Fixture * f)
 }
 
 static guint
-count_readers (Fixture * f)
+count_readers (Fixture *f)
 {
   guint n = 0;
   GST_OBJECT_LOCK (f->sink);
-  for (GList * l = GST_BIN_CHILDREN (f->sink); l; l = l->next)
+  for (GList *l = GST_BIN_CHILDREN (f->sink); l; l = l->next)
     if (GW_IS_READER_BIN (l->data))
       n++;
   GST_OBJECT_UNLOCK (f->sink);
@@ -184,7 +190,7 @@ count_readers (Fixture * f)
 
 /* Readers leave the bin from a GStreamer helper thread: wait, bounded. */
 static void
-assert_readers_become (Fixture * f, guint expected)
+assert_readers_become (Fixture *f, guint expected)
 {
   for (int i = 0; i < 100 && count_readers (f) != expected; i++)
     g_usleep (50 * 1000);
@@ -192,7 +198,7 @@ assert_readers_become (Fixture * f, guint expected)
 }
 
 static void
-assert_still_playing (Fixture * f)
+assert_still_playing (Fixture *f)
 {
   GstState state;
   gst_element_get_state (f->pipeline, &state, NULL, 5 * GST_SECOND);
@@ -210,7 +216,7 @@ typedef struct
 } Reply;
 
 static void
-reply_clear (Reply * r)
+reply_clear (Reply *r)
 {
   g_free (r->body);
   if (r->headers)
@@ -220,8 +226,8 @@ reply_clear (Reply * r)
 
 /* One request to gwsink; @len < 0: send @body chunked (no Content-Length). */
 static Reply
-http (Fixture * f, const gchar * method, const gchar * path, const gchar * content_type,
-    const gchar * body, gssize len)
+http (Fixture *f, const gchar *method, const gchar *path, const gchar *content_type,
+      const gchar *body, gssize len)
 {
   g_autofree gchar *url = g_strdup_printf ("http://127.0.0.1:%u%s", f->port, path);
   SoupMessage *msg = soup_message_new (method, url);
@@ -231,8 +237,7 @@ http (Fixture * f, const gchar * method, const gchar * path, const gchar * conte
     soup_message_set_request_body_from_bytes (msg, content_type, bytes);
     g_bytes_unref (bytes);
   } else if (body) {
-    GInputStream *in = g_memory_input_stream_new_from_data (g_strdup (body), strlen (body),
-        g_free);
+    GInputStream *in = g_memory_input_stream_new_from_data (g_strdup (body), strlen (body), g_free);
     soup_message_set_request_body (msg, content_type, in, -1);
     g_object_unref (in);
   }
@@ -242,7 +247,7 @@ http (Fixture * f, const gchar * method, const gchar * path, const gchar * conte
   Reply r;
   r.status = soup_message_get_status (msg);
   gsize size = 0;
-  const gchar *p = (const gchar *) g_bytes_get_data (data, &size);
+  const gchar *p = (const gchar *)g_bytes_get_data (data, &size);
   r.body = g_strndup (p ? p : "", size);
   r.headers = soup_message_headers_ref (soup_message_get_response_headers (msg));
   g_bytes_unref (data);
@@ -251,7 +256,7 @@ http (Fixture * f, const gchar * method, const gchar * path, const gchar * conte
 }
 
 static const gchar *
-header (Reply * r, const gchar * name)
+header (Reply *r, const gchar *name)
 {
   return soup_message_headers_get_one (r->headers, name);
 }
@@ -259,21 +264,21 @@ header (Reply * r, const gchar * name)
 /* A recvonly offer as a browser sends it, made by a real webrtcbin. Only
  * create-offer: no local description, so no ICE gathering and no traffic. */
 static gchar *
-make_offer (const gchar * video_caps, gboolean with_audio)
+make_offer (const gchar *video_caps, gboolean with_audio)
 {
   GstElement *pc = gst_element_factory_make ("webrtcbin", NULL);
   fail_unless (pc != NULL);
   GstWebRTCRTPTransceiver *trans = NULL;
   GstCaps *caps = gst_caps_from_string (video_caps);
-  g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
-      caps, &trans);
+  g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps,
+                         &trans);
   gst_clear_object (&trans);
   gst_caps_unref (caps);
   if (with_audio) {
     caps = gst_caps_from_string ("application/x-rtp, media=audio, encoding-name=OPUS, "
-        "clock-rate=48000, payload=111");
-    g_signal_emit_by_name (pc, "add-transceiver",
-        GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &trans);
+                                 "clock-rate=48000, payload=111");
+    g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
+                           caps, &trans);
     gst_clear_object (&trans);
     gst_caps_unref (caps);
   }
@@ -285,7 +290,7 @@ make_offer (const gchar * video_caps, gboolean with_audio)
   fail_unless_equals_int (gst_promise_wait (p), GST_PROMISE_RESULT_REPLIED);
   GstWebRTCSessionDescription *offer = NULL;
   gst_structure_get (gst_promise_get_reply (p), "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
-      &offer, NULL);
+                     &offer, NULL);
   fail_unless (offer != NULL);
   gchar *text = gst_sdp_message_as_text (offer->sdp);
   gst_webrtc_session_description_free (offer);
@@ -297,8 +302,8 @@ make_offer (const gchar * video_caps, gboolean with_audio)
 
 /* The m-line of @kind in @answer, checked to send with @codec. */
 static void
-assert_sends (const GstSDPMessage * answer, guint index, const gchar * kind,
-    const gchar * codec, const gchar * text)
+assert_sends (const GstSDPMessage *answer, guint index, const gchar *kind, const gchar *codec,
+              const gchar *text)
 {
   fail_unless (index < gst_sdp_message_medias_len (answer), "no m-line %u: %s", index, text);
   const GstSDPMedia *m = gst_sdp_message_get_media (answer, index);
@@ -312,19 +317,18 @@ assert_sends (const GstSDPMessage * answer, guint index, const gchar * kind,
 /* POSTs @offer, checks a WHEP 201 and its answer (H.264 video first, and
  * Opus audio second when @audio); returns the session path. */
 static gchar *
-join_full (Fixture * f, const gchar * offer, gboolean audio)
+join_full (Fixture *f, const gchar *offer, gboolean audio)
 {
   Reply r = http (f, "POST", "/whep", "application/sdp", offer, strlen (offer));
   fail_unless_equals_int (r.status, 201);
   fail_unless_equals_string (soup_message_headers_get_content_type (r.headers, NULL),
-      "application/sdp");
+                             "application/sdp");
   fail_unless_equals_string (header (&r, "Access-Control-Allow-Origin"), "*");
   fail_unless (header (&r, "Access-Control-Expose-Headers")
-      && strstr (header (&r, "Access-Control-Expose-Headers"), "Location"));
+               && strstr (header (&r, "Access-Control-Expose-Headers"), "Location"));
   const gchar *location = header (&r, "Location");
   fail_unless (location && g_str_has_prefix (location, "/whep/"), "Location: %s", location);
-  fail_unless (strlen (location) >= 6 + 32, "session id too short to be unguessable: %s",
-      location);
+  fail_unless (strlen (location) >= 6 + 32, "session id too short to be unguessable: %s", location);
 
   GstSDPMessage *answer = NULL;
   gst_sdp_message_new_from_text (r.body, &answer);
@@ -348,19 +352,19 @@ join_full (Fixture * f, const gchar * offer, gboolean audio)
 }
 
 static gchar *
-join (Fixture * f, const gchar * offer)
+join (Fixture *f, const gchar *offer)
 {
   return join_full (f, offer, FALSE);
 }
 
 /* The one reader in gwsink (call it while there is exactly one viewer). */
 static GstElement *
-only_reader (Fixture * f)
+only_reader (Fixture *f)
 {
   fail_unless_equals_int (count_readers (f), 1);
   GstElement *found = NULL;
   GST_OBJECT_LOCK (f->sink);
-  for (GList * l = GST_BIN_CHILDREN (f->sink); l && !found; l = l->next)
+  for (GList *l = GST_BIN_CHILDREN (f->sink); l && !found; l = l->next)
     if (GW_IS_READER_BIN (l->data))
       found = GST_ELEMENT (gst_object_ref (l->data));
   GST_OBJECT_UNLOCK (f->sink);
@@ -375,11 +379,10 @@ GST_START_TEST (test_page_and_http_errors)
 
   Reply r = http (&f, "GET", "/", NULL, NULL, 0);
   fail_unless_equals_int (r.status, 200);
-  fail_unless_equals_string (soup_message_headers_get_content_type (r.headers, NULL),
-      "text/html");
+  fail_unless_equals_string (soup_message_headers_get_content_type (r.headers, NULL), "text/html");
   fail_unless (strstr (r.body, "<video") && strstr (r.body, "RTCPeerConnection")
-      && strstr (r.body, "application/sdp") && strstr (r.body, "'whep'"),
-      "not the player page: %.200s", r.body);
+                   && strstr (r.body, "application/sdp") && strstr (r.body, "'whep'"),
+               "not the player page: %.200s", r.body);
   reply_clear (&r);
 
   r = http (&f, "HEAD", "/", NULL, NULL, 0);
@@ -404,7 +407,7 @@ GST_START_TEST (test_page_and_http_errors)
 
   /* Too big, with a Content-Length and chunked. */
   gsize big = 70 * 1024;
-  g_autofree gchar *huge = (gchar *) g_malloc (big + 1);
+  g_autofree gchar *huge = (gchar *)g_malloc (big + 1);
   memset (huge, 'a', big);
   huge[big] = '\0';
   r = http (&f, "POST", "/whep", "application/sdp", huge, big);
@@ -461,9 +464,10 @@ GST_START_TEST (test_whep_session)
   assert_viewer_event (0, "joined", id, 1);
 
   /* Trickle ICE: a loopback candidate, then the end of candidates. */
-  const gchar *frag = "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n"
-      "m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:video0\r\n"
-      "a=candidate:1 1 UDP 2122252543 127.0.0.1 40000 typ host\r\na=end-of-candidates\r\n";
+  const gchar *frag
+      = "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:video0\r\n"
+        "a=candidate:1 1 UDP 2122252543 127.0.0.1 40000 typ host\r\na=end-of-candidates\r\n";
   Reply r = http (&f, "PATCH", session, "application/sdp", frag, strlen (frag));
   fail_unless_equals_int (r.status, 415);
   reply_clear (&r);
@@ -573,8 +577,8 @@ GST_START_TEST (test_port_in_use_fails_clearly)
 {
   reset_bus_records ();
   GError *err = NULL;
-  GSocket *taken = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-      G_SOCKET_PROTOCOL_TCP, &err);
+  GSocket *taken
+      = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &err);
   fail_unless (taken != NULL);
   GInetAddress *lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   GSocketAddress *any = g_inet_socket_address_new (lo, 0);
@@ -593,11 +597,11 @@ GST_START_TEST (test_port_in_use_fails_clearly)
   gst_object_unref (bus);
 
   fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_READY),
-      GST_STATE_CHANGE_FAILURE);
+                          GST_STATE_CHANGE_FAILURE);
   g_autofree gchar *port_text = g_strdup_printf ("port %u", port);
   g_mutex_lock (&bus_lock);
   fail_unless (bus_errors->len == 1, "expected one ERROR, got %u", bus_errors->len);
-  const gchar *text = (const gchar *) g_ptr_array_index (bus_errors, 0);
+  const gchar *text = (const gchar *)g_ptr_array_index (bus_errors, 0);
   fail_unless (strstr (text, port_text) != NULL, "error does not name the port: %s", text);
   g_mutex_unlock (&bus_lock);
 
@@ -605,7 +609,7 @@ GST_START_TEST (test_port_in_use_fails_clearly)
   gst_element_set_state (pipeline, GST_STATE_NULL);
   g_object_set (sink, "address", "not-an-address", "port", 0, NULL);
   fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_READY),
-      GST_STATE_CHANGE_FAILURE);
+                          GST_STATE_CHANGE_FAILURE);
 
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
@@ -622,9 +626,11 @@ GST_START_TEST (test_eos_reaches_the_bus)
 {
   reset_bus_records ();
   GError *err = NULL;
-  GstElement *pipeline = gst_parse_launch ("videotestsrc num-buffers=20 ! "
+  GstElement *pipeline = gst_parse_launch (
+      "videotestsrc num-buffers=20 ! "
       "video/x-raw,width=160,height=120 ! x264enc speed-preset=ultrafast ! h264parse ! "
-      "gwsink port=0 address=127.0.0.1 sync=true", &err);
+      "gwsink port=0 address=127.0.0.1 sync=true",
+      &err);
   fail_unless (pipeline != NULL, "%s", err ? err->message : "");
   GstBus *bus = gst_element_get_bus (pipeline);
   gst_bus_set_sync_handler (bus, record_message, NULL, NULL);
@@ -684,16 +690,18 @@ GST_END_TEST;
 /* Video and audio inputs: a browser-like offer gets both, sendonly. */
 GST_START_TEST (test_video_and_audio)
 {
-  Fixture f = start_pipeline_desc (VIDEO_SOURCE " ! sink.video_0 "
-      "audiotestsrc is-live=true ! opusenc ! opusparse ! sink.audio_0 "
-      "gwsink name=sink port=0 address=127.0.0.1");
+  Fixture f = start_pipeline_desc (VIDEO_SOURCE
+                                   " ! sink.video_0 "
+                                   "audiotestsrc is-live=true ! opusenc ! opusparse ! sink.audio_0 "
+                                   "gwsink name=sink port=0 address=127.0.0.1");
   g_autofree gchar *offer = make_offer (H264_CAPS, TRUE);
   g_autofree gchar *session = join_full (&f, offer, TRUE);
   fail_unless_equals_int (get_viewers (&f), 1);
 
   /* An audio-only offer gets the audio. */
   g_autofree gchar *audio_only = make_offer ("application/x-rtp, media=audio, "
-      "encoding-name=OPUS, clock-rate=48000, payload=111", FALSE);
+                                             "encoding-name=OPUS, clock-rate=48000, payload=111",
+                                             FALSE);
   Reply r = http (&f, "POST", "/whep", "application/sdp", audio_only, strlen (audio_only));
   fail_unless_equals_int (r.status, 201);
   GstSDPMessage *answer = NULL;
@@ -711,23 +719,23 @@ GST_END_TEST;
  * section and mid, a=end-of-candidates becomes "". */
 GST_START_TEST (test_trickle_fragment_parsing)
 {
-  const gchar *frag = "a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\n"
-      "m=audio 9 RTP/AVP 0\r\na=mid:a0\r\n"
-      "a=candidate:1 1 UDP 2130706431 10.0.0.1 8998 typ host\r\n"
-      "m=video 9 RTP/AVP 0\r\n"
-      "a=candidate:2 1 UDP 1694498815 192.0.2.3 45664 typ srflx raddr 10.0.0.1 rport 8998\r\n"
-      "a=mid:v1\r\na=end-of-candidates\r\n";
+  const gchar *frag
+      = "a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\n"
+        "m=audio 9 RTP/AVP 0\r\na=mid:a0\r\n"
+        "a=candidate:1 1 UDP 2130706431 10.0.0.1 8998 typ host\r\n"
+        "m=video 9 RTP/AVP 0\r\n"
+        "a=candidate:2 1 UDP 1694498815 192.0.2.3 45664 typ srflx raddr 10.0.0.1 rport 8998\r\n"
+        "a=mid:v1\r\na=end-of-candidates\r\n";
   gchar **lines = NULL;
   GArray *c = gw_whep_parse_trickle (frag, &lines);
   fail_unless_equals_int (c->len, 3);
   GwTrickleCandidate *c0 = &g_array_index (c, GwTrickleCandidate, 0);
   fail_unless_equals_int (c0->section, 0);
   fail_unless_equals_string (c0->mid, "a0");
-  fail_unless_equals_string (c0->candidate,
-      "candidate:1 1 UDP 2130706431 10.0.0.1 8998 typ host");
+  fail_unless_equals_string (c0->candidate, "candidate:1 1 UDP 2130706431 10.0.0.1 8998 typ host");
   GwTrickleCandidate *c1 = &g_array_index (c, GwTrickleCandidate, 1);
   fail_unless_equals_int (c1->section, 1);
-  fail_unless_equals_string (c1->mid, "v1");     /* mid after the candidate */
+  fail_unless_equals_string (c1->mid, "v1"); /* mid after the candidate */
   fail_unless (g_str_has_suffix (c1->candidate, "rport 8998"));
   GwTrickleCandidate *c2 = &g_array_index (c, GwTrickleCandidate, 2);
   fail_unless_equals_string (c2->candidate, "");

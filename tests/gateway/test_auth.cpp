@@ -17,7 +17,7 @@ namespace {
 std::string
 basic (const char *userpass)
 {
-  g_autofree gchar *b64 = g_base64_encode ((const guchar *) userpass, strlen (userpass));
+  g_autofree gchar *b64 = g_base64_encode ((const guchar *)userpass, strlen (userpass));
   return std::string ("Basic ") + b64;
 }
 
@@ -66,7 +66,7 @@ struct Server
 };
 
 std::string
-write (const std::string & dir, const char *name, const std::string & text)
+write (const std::string &dir, const char *name, const std::string &text)
 {
   g_autofree gchar *path = g_build_filename (dir.c_str (), name, NULL);
   g_assert_true (g_file_set_contents (path, text.c_str (), -1, NULL));
@@ -92,15 +92,15 @@ client_thread (gpointer data)
   SoupMessage *msg = soup_message_new (r->method.c_str (), r->url.c_str ());
   if (!r->auth.empty ())
     soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization",
-        r->auth.c_str ());
+                                  r->auth.c_str ());
   if (!r->body.empty ()) {
     g_autoptr (GBytes) b = g_bytes_new (r->body.data (), r->body.size ());
     soup_message_set_request_body_from_bytes (msg, "application/sdp", b);
   }
   GBytes *resp = soup_session_send_and_read (session, msg, NULL, NULL);
   r->status = soup_message_get_status (msg);
-  const char *c = soup_message_headers_get_one (soup_message_get_response_headers (msg),
-      "WWW-Authenticate");
+  const char *c
+      = soup_message_headers_get_one (soup_message_get_response_headers (msg), "WWW-Authenticate");
   r->challenge = c ? c : "";
   if (resp)
     g_bytes_unref (resp);
@@ -113,8 +113,8 @@ client_thread (gpointer data)
 }
 
 guint
-request (Server & s, const char *method, const std::string & path, const char *auth,
-    std::string * challenge = nullptr, const char *body = nullptr)
+request (Server &s, const char *method, const std::string &path, const char *auth,
+         std::string *challenge = nullptr, const char *body = nullptr)
 {
   Request r;
   r.method = method;
@@ -137,11 +137,13 @@ test_routes ()
   Server s;
   g_autofree gchar *dir = g_dir_make_tmp ("gwauth-XXXXXX", NULL);
   s.dir = dir;
-  std::string conf = write (s.dir, "gw.conf", std::string ("[server]\nlisten=127.0.0.1:0\n"
-          "pipelines=.\napi-tokens=") + API_TOKEN + "\n");
+  std::string conf = write (s.dir, "gw.conf",
+                            std::string ("[server]\nlisten=127.0.0.1:0\n"
+                                         "pipelines=.\napi-tokens=")
+                                + API_TOKEN + "\n");
   const char *src = "pipeline=videotestsrc is-live=true ! x264enc ! h264parse\non-demand=true\n";
-  write (s.dir, "cam.pipeline", std::string ("[path]\n") + src
-      + "read-users=alice:s3cret\nread-tokens=" + TOKEN + "\n");
+  write (s.dir, "cam.pipeline",
+         std::string ("[path]\n") + src + "read-users=alice:s3cret\nread-tokens=" + TOKEN + "\n");
   write (s.dir, "open.pipeline", std::string ("[path]\n") + src);
 
   s.manager = new gw::Manager (conf, "");
@@ -160,14 +162,14 @@ test_routes ()
   g_assert_true (challenge.find ("Basic realm=\"cam\"") == 0);
   g_assert_cmpuint (request (s, "GET", "/cam/", basic ("alice:wrong").c_str ()), ==, 401);
   g_assert_cmpuint (request (s, "GET", "/cam/", alice.c_str ()), ==, 200);
-  g_assert_cmpuint (request (s, "GET", "/cam/", (std::string ("Bearer ") + TOKEN).c_str ()),
-      ==, 200);
+  g_assert_cmpuint (request (s, "GET", "/cam/", (std::string ("Bearer ") + TOKEN).c_str ()), ==,
+                    200);
   g_assert_cmpuint (request (s, "GET", std::string ("/cam/?token=") + TOKEN, NULL), ==, 200);
   g_assert_cmpuint (request (s, "POST", "/cam/whep", NULL, nullptr, "v=0 garbage"), ==, 401);
   /* With credentials the request reaches WHEP (which then refuses the SDP). */
   g_assert_cmpuint (request (s, "POST", "/cam/whep", alice.c_str (), nullptr, "garbage"), ==, 400);
-  g_assert_cmpuint (request (s, "DELETE", "/cam/whep/0123456789abcdef0123456789abcdef", NULL),
-      ==, 401);
+  g_assert_cmpuint (request (s, "DELETE", "/cam/whep/0123456789abcdef0123456789abcdef", NULL), ==,
+                    401);
   g_assert_cmpuint (request (s, "GET", "/cam/ws", NULL), ==, 401);
   /* The API credentials are not read credentials. */
   g_assert_cmpuint (request (s, "GET", "/cam/", api.c_str ()), ==, 401);
@@ -178,7 +180,7 @@ test_routes ()
   g_assert_cmpuint (request (s, "GET", "/open/", NULL), ==, 200);
 
   /* Index, API and metrics take the API credentials. */
-  for (const char *route:{"/", "/v1/paths", "/v1/paths/cam", "/metrics"}) {
+  for (const char *route : { "/", "/v1/paths", "/v1/paths/cam", "/metrics" }) {
     g_assert_cmpuint (request (s, "GET", route, NULL, &challenge), ==, 401);
     g_assert_true (challenge.find ("Bearer realm=") == 0);
     g_assert_cmpuint (request (s, "GET", route, alice.c_str ()), ==, 401);
@@ -187,7 +189,7 @@ test_routes ()
 
   delete s.http;
   delete s.manager;
-  for (const char *f:{"gw.conf", "cam.pipeline", "open.pipeline"}) {
+  for (const char *f : { "gw.conf", "cam.pipeline", "open.pipeline" }) {
     g_autofree gchar *p = g_build_filename (dir, f, NULL);
     g_remove (p);
   }
@@ -213,7 +215,7 @@ test_conf ()
   g_rmdir (dir);
 }
 
-}  // namespace
+} // namespace
 
 int
 main (int argc, char **argv)

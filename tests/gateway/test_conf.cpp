@@ -34,7 +34,7 @@ path_error (const char *name, const char *text)
 }
 
 void
-assert_contains (const std::string & msg, const char *part)
+assert_contains (const std::string &msg, const char *part)
 {
   if (msg.find (part) == std::string::npos)
     g_error ("\"%s\" does not contain \"%s\"", msg.c_str (), part);
@@ -43,9 +43,10 @@ assert_contains (const std::string & msg, const char *part)
 void
 test_path_ok ()
 {
-  std::string file = write ("cam1.pipeline",
-      "# a camera\n[path]\nsource=rtsp://user:secret@10.0.0.5/stream\non-demand=true\n"
-      "start-timeout=5\nclose-after=0\nmax-readers=3\nrtsp-transport=tcp\n");
+  std::string file
+      = write ("cam1.pipeline",
+               "# a camera\n[path]\nsource=rtsp://user:secret@10.0.0.5/stream\non-demand=true\n"
+               "start-timeout=5\nclose-after=0\nmax-readers=3\nrtsp-transport=tcp\n");
   gw::PathConfig pc;
   GError *err = NULL;
   g_assert_true (gw::load_path_config (file, pc, &err));
@@ -115,9 +116,10 @@ test_passwords_never_in_errors ()
 void
 test_server_config ()
 {
-  std::string file = write ("gw.conf", "[server]\nlisten=127.0.0.1:9000\npipelines=paths\n"
-      "ice-servers=stun://stun.example:3478, turn://u:p@turn.example:3478\n"
-      "ice-addresses=10.0.0.1\nudp-port-range=20000-20100\nlog-level=debug\n");
+  std::string file
+      = write ("gw.conf", "[server]\nlisten=127.0.0.1:9000\npipelines=paths\n"
+                          "ice-servers=stun://stun.example:3478, turn://u:p@turn.example:3478\n"
+                          "ice-addresses=10.0.0.1\nudp-port-range=20000-20100\nlog-level=debug\n");
   gw::ServerConfig c;
   GError *err = NULL;
   g_assert_true (gw::load_server_config (file, c, &err));
@@ -134,15 +136,15 @@ test_server_config ()
   {
     const char *text, *expect;
   } bad[] = {
-    {"[server]\nlisten=nowhere\n", "gw.conf:2: listen: expected address:port"},
-    {"[server]\nlisten=1.2.3.4:99999\n", "gw.conf:2: listen: bad port"},
-    {"[server]\n\nudp-port-range=30-20\n", "gw.conf:3: udp-port-range"},
-    {"[server]\nice-servers=http://x\n", "gw.conf:2: ice-servers"},
-    {"[server]\nice-addresses=10.0.0.1,not-an-ip\n", "gw.conf:2: ice-addresses"},
-    {"[server]\nlog-level=loud\n", "gw.conf:2: log-level"},
-    {"[server]\nport=1\n", "gw.conf:2: port: unknown field"},
+    { "[server]\nlisten=nowhere\n", "gw.conf:2: listen: expected address:port" },
+    { "[server]\nlisten=1.2.3.4:99999\n", "gw.conf:2: listen: bad port" },
+    { "[server]\n\nudp-port-range=30-20\n", "gw.conf:3: udp-port-range" },
+    { "[server]\nice-servers=http://x\n", "gw.conf:2: ice-servers" },
+    { "[server]\nice-addresses=10.0.0.1,not-an-ip\n", "gw.conf:2: ice-addresses" },
+    { "[server]\nlog-level=loud\n", "gw.conf:2: log-level" },
+    { "[server]\nport=1\n", "gw.conf:2: port: unknown field" },
   };
-  for (auto & b:bad) {
+  for (auto &b : bad) {
     write ("gw.conf", b.text);
     GError *e = NULL;
     g_assert_false (gw::load_server_config (file, c, &e));
@@ -164,15 +166,16 @@ openssl (const char *args)
   g_assert_true (g_shell_parse_argv (cmd, NULL, &argv, NULL));
   gint status = -1;
   g_autoptr (GError) err = NULL;
-  if (!g_spawn_sync (tmpdir.c_str (), argv, NULL, (GSpawnFlags) (G_SPAWN_STDOUT_TO_DEV_NULL
-              | G_SPAWN_STDERR_TO_DEV_NULL), NULL, NULL, NULL, NULL, &status, &err)
+  if (!g_spawn_sync (tmpdir.c_str (), argv, NULL,
+                     (GSpawnFlags)(G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL), NULL,
+                     NULL, NULL, NULL, &status, &err)
       || !g_spawn_check_wait_status (status, NULL))
     g_error ("%s failed: %s", cmd, err ? err->message : "non-zero exit");
 }
 
 /* Loads @text as gw.conf; returns the error message ("" if it loaded). */
 std::string
-server_error (const char *text, gw::ServerConfig & c)
+server_error (const char *text, gw::ServerConfig &c)
 {
   std::string file = write ("gw.conf", text);
   GError *err = NULL;
@@ -184,7 +187,7 @@ server_error (const char *text, gw::ServerConfig & c)
 }
 
 void
-server_ok (const char *text, gw::ServerConfig & c)
+server_ok (const char *text, gw::ServerConfig &c)
 {
   std::string m = server_error (text, c);
   if (!m.empty ())
@@ -200,16 +203,17 @@ test_connection_limits ()
   g_assert_cmpuint (c.max_connections_per_address, ==, 64);
   g_assert_cmpuint (c.request_timeout, ==, 30);
   server_ok ("[server]\nmax-connections=10\nmax-connections-per-address=2\n"
-          "request-timeout=0\n", c);
+             "request-timeout=0\n",
+             c);
   g_assert_cmpuint (c.max_connections, ==, 10);
   g_assert_cmpuint (c.max_connections_per_address, ==, 2);
   g_assert_cmpuint (c.request_timeout, ==, 0);
   assert_contains (server_error ("[server]\nmax-connections=0\n", c),
-      "gw.conf:2: max-connections: 0 is out of range");
+                   "gw.conf:2: max-connections: 0 is out of range");
   assert_contains (server_error ("[server]\n\nmax-connections-per-address=many\n", c),
-      "gw.conf:3: max-connections-per-address: not a whole number");
+                   "gw.conf:3: max-connections-per-address: not a whole number");
   assert_contains (server_error ("[server]\nrequest-timeout=-5\n", c),
-      "gw.conf:2: request-timeout: not a whole number");
+                   "gw.conf:2: request-timeout: not a whole number");
 }
 
 void
@@ -221,7 +225,7 @@ test_tls ()
   openssl (a);
   openssl (b);
   write ("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all\n"
-      "-----END CERTIFICATE-----\n");
+                        "-----END CERTIFICATE-----\n");
 
   gw::ServerConfig c;
   /* Relative to the configuration file. */
@@ -241,37 +245,30 @@ test_tls ()
   {
     const char *text, *expect;
   } bad[] = {
-    {"[server]\ntls-cert=cert.pem\n",
-        "gw.conf:2: tls-cert: tls-cert is set but tls-key is not"},
-    {"[server]\nlisten=0.0.0.0:1\ntls-key=key.pem\n",
-        "gw.conf:3: tls-key: tls-key is set but tls-cert is not"},
-    {"[server]\ntls-cert=\ntls-key=key.pem\n", "gw.conf:3: tls-key: tls-key is set but"},
-    {"[server]\ntls-cert=missing.pem\ntls-key=key.pem\n",
-        "gw.conf:2: tls-cert: cannot read \""},
-    {"[server]\ntls-cert=cert.pem\ntls-key=missing.pem\n",
-        "gw.conf:3: tls-key: cannot read \""},
-    {"[server]\ntls-cert=key.pem\ntls-key=key.pem\n",
-        "gw.conf:2: tls-cert: \""},
-    {"[server]\ntls-cert=garbage.pem\ntls-key=key.pem\n",
-        "holds no usable PEM certificate"},
-    {"[server]\ntls-cert=cert.pem\ntls-key=cert.pem\n",
-        "gw.conf:3: tls-key: \""},
-    {"[server]\ntls-cert=cert.pem\n\ntls-key=other-key.pem\n",
-        "gw.conf:4: tls-key: the key in"},
+    { "[server]\ntls-cert=cert.pem\n", "gw.conf:2: tls-cert: tls-cert is set but tls-key is not" },
+    { "[server]\nlisten=0.0.0.0:1\ntls-key=key.pem\n",
+      "gw.conf:3: tls-key: tls-key is set but tls-cert is not" },
+    { "[server]\ntls-cert=\ntls-key=key.pem\n", "gw.conf:3: tls-key: tls-key is set but" },
+    { "[server]\ntls-cert=missing.pem\ntls-key=key.pem\n", "gw.conf:2: tls-cert: cannot read \"" },
+    { "[server]\ntls-cert=cert.pem\ntls-key=missing.pem\n", "gw.conf:3: tls-key: cannot read \"" },
+    { "[server]\ntls-cert=key.pem\ntls-key=key.pem\n", "gw.conf:2: tls-cert: \"" },
+    { "[server]\ntls-cert=garbage.pem\ntls-key=key.pem\n", "holds no usable PEM certificate" },
+    { "[server]\ntls-cert=cert.pem\ntls-key=cert.pem\n", "gw.conf:3: tls-key: \"" },
+    { "[server]\ntls-cert=cert.pem\n\ntls-key=other-key.pem\n", "gw.conf:4: tls-key: the key in" },
   };
-  for (auto & t:bad) {
+  for (auto &t : bad) {
     std::string m = server_error (t.text, c);
     g_test_message ("%s", m.c_str ());
     assert_contains (m, t.expect);
   }
   /* A key that is not the certificate's says so. */
   assert_contains (server_error ("[server]\ntls-cert=cert.pem\ntls-key=other-key.pem\n", c),
-      "does not belong to the certificate");
+                   "does not belong to the certificate");
   assert_contains (server_error ("[server]\ntls-cert=cert.pem\ntls-key=cert.pem\n", c),
-      "holds no usable PEM private key");
-  const char *files[] = { "key.pem", "cert.pem", "other-key.pem", "other-cert.pem", "garbage.pem",
-    "gw.conf" };
-  for (const char *f:files) {
+                   "holds no usable PEM private key");
+  const char *files[]
+      = { "key.pem", "cert.pem", "other-key.pem", "other-cert.pem", "garbage.pem", "gw.conf" };
+  for (const char *f : files) {
     g_autofree gchar *p = g_build_filename (tmpdir.c_str (), f, NULL);
     g_remove (p);
   }
@@ -291,7 +288,7 @@ test_dir_reports_each_broken_file ()
   g_assert_cmpstr (paths[0].name.c_str (), ==, "good");
   g_assert_cmpuint (errors.size (), ==, 1);
   assert_contains (errors[0]->message, "bad.pipeline:2: source");
-  for (GError * e:errors)
+  for (GError *e : errors)
     g_error_free (e);
 
   g_assert_false (gw::load_path_dir ("/nonexistent/dir", paths, errors, &err));
@@ -304,12 +301,12 @@ test_path_names ()
 {
   g_assert_true (gw::valid_path_name ("cam-1_a.b"));
   const char *bad[] = { "", "..", ".hidden", "a/b", "a\\b", "%2e%2e", "a b", "\x01" };
-  for (const char *b:bad)
+  for (const char *b : bad)
     g_assert_false (gw::valid_path_name (b));
   g_assert_false (gw::valid_path_name (std::string (65, 'a')));
 }
 
-}  // namespace
+} // namespace
 
 int
 main (int argc, char **argv)
@@ -326,7 +323,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conf/tls", test_tls);
   g_test_add_func ("/conf/names", test_path_names);
   int rc = g_test_run ();
-  for (const char *f:{"good.pipeline", "bad.pipeline", "notes.txt"}) {
+  for (const char *f : { "good.pipeline", "bad.pipeline", "notes.txt" }) {
     g_autofree gchar *path = g_build_filename (dir, f, NULL);
     g_remove (path);
   }

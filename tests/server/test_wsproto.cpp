@@ -274,12 +274,10 @@ test_mutations ()
       case 1:
         f.erase (at, 1);
         break;
-      default:
-        {
-          static const char alphabet[] = "{}[]\":,\\0-9e";
-          f.insert (at, 1, alphabet[g_rand_int_range (rand, 0, sizeof alphabet - 1)]);
-        }
-        break;
+      default: {
+        static const char alphabet[] = "{}[]\":,\\0-9e";
+        f.insert (at, 1, alphabet[g_rand_int_range (rand, 0, sizeof alphabet - 1)]);
+      } break;
       }
     }
     Message m;

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Fails (and prints the diff) if any C++ file of the project differs from what
+# clang-format makes of it with the committed .clang-format. Run by the test
+# suite (meson test clang-format); fix with: scripts/check-format.sh --fix
+set -eu
+cd "$(dirname "$0")/.."
+CF=$(command -v clang-format-14 || command -v clang-format || true)
+if [ -z "$CF" ]; then
+  echo "clang-format not found (apt-get install clang-format)" >&2
+  exit 1
+fi
+files=$(find gst server tests examples bench -name '*.cpp' -o -name '*.h' -o -name '*.c' |
+  grep -v -e '/corpus/' -e '^bench/results/' | sort)
+if [ "${1:-}" = "--fix" ]; then
+  "$CF" -i $files
+  exit 0
+fi
+bad=0
+for f in $files; do
+  if ! "$CF" "$f" | diff -u "$f" - >/tmp/gw-format.$$ 2>&1; then
+    cat /tmp/gw-format.$$
+    bad=$((bad + 1))
+  fi
+done
+rm -f /tmp/gw-format.$$
+if [ "$bad" -gt 0 ]; then
+  echo "$bad file(s) not clang-formatted; run scripts/check-format.sh --fix" >&2
+  exit 1
+fi
+echo "$(echo "$files" | wc -l) files clang-formatted"
