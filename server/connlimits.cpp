@@ -168,19 +168,6 @@ ConnLimits::on_request_done (SoupServer *, SoupServerMessage *msg, gpointer data
   }
 }
 
-PeerPeek
-peek_peer (GSocket *sock)
-{
-  gchar byte;
-  GInputVector v = { &byte, 1 };
-  gint flags = G_SOCKET_MSG_PEEK;
-  g_autoptr (GError) err = NULL;
-  gssize n = g_socket_receive_message (sock, NULL, &v, 1, NULL, NULL, &flags, NULL, &err);
-  if (n < 0 && g_error_matches (err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return PeerPeek::NOTHING;
-  return n <= 0 ? PeerPeek::CLOSED : PeerPeek::DATA;
-}
-
 /* Whether the peer of an idle connection has closed it (or reset it). */
 static bool
 peer_gone (GSocket *sock)

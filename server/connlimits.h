@@ -25,6 +25,7 @@
  * Runs on the main context. */
 #pragma once
 
+#include "gwwhep.h"
 #include "conf.h"
 
 #include <libsoup/soup.h>
@@ -128,15 +129,9 @@ private:
   guint64 refused_addr_ = 0, refused_global_ = 0, timed_out_ = 0;
 };
 
-/* What a one-byte peek at a connection's socket shows without blocking:
- * that the peer closed (or reset) it, that it sent more, or nothing yet. */
-enum class PeerPeek
-{
-  CLOSED,
-  DATA,
-  NOTHING,
-};
-PeerPeek peek_peer (GSocket *sock);
+/* A one-byte peek at a connection's socket (gwwhep.h). */
+using whep::peek_peer;
+using whep::PeerPeek;
 
 } // namespace http
 } // namespace gw

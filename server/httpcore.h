@@ -4,6 +4,7 @@
 #pragma once
 
 #include "connlimits.h"
+#include "gwwhep.h"
 #include "http.h"
 #include "wsproto.h"
 
@@ -11,7 +12,6 @@
 
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -20,49 +20,18 @@ GST_DEBUG_CATEGORY_EXTERN (gw_http_debug);
 namespace gw {
 namespace http {
 
-/* Largest request body, in bytes (more: 413). */
-constexpr goffset MAX_BODY_SIZE = 64 * 1024;
+/* The WHEP helpers (gwwhep.h), by the names this layer has always used. */
+using whep::MAX_BODY_SIZE;
+using whep::respond;
+using whep::split_path;
 
-/* Splits a raw (percent-encoded) request path into decoded segments.
- * "/" -> {""}, "/a/" -> {"a", ""}, "/a/b" -> {"a", "b"}. False if it does
- * not start with '/', or a segment has a bad escape or an encoded '/'. */
-bool split_path (const char *raw, std::vector<std::string> &out);
 /* A path name a request may name: valid_path_name() and no "..". */
 bool good_name (const std::string &name);
 /* A session id a request may name. */
 bool good_id (const std::string &id);
 
-/* RFC 9725 Link header values for the configured ICE servers:
- * <stun:host:port>; rel="ice-server", plus username, credential and
- * credential-type="password" for TURN. */
-std::vector<std::string> ice_links (const ServerConfig &conf);
-
-/* The a=mid of each m-line of @sdp, in order ("" when an m-line has none). */
-std::vector<std::string> sdp_mids (const std::string &sdp);
-
-struct FragCandidate
-{
-  guint mline;
-  std::string candidate; /* "candidate:..." or "" (end of candidates) */
-};
-
-/* The candidates of an RFC 8840 trickle-ICE SDP fragment. The m-line index
- * of each is found from the preceding a=mid: (looked up in @mids, the
- * offer's, else taken as a number), else the order of the m= lines, else 0. */
-std::vector<FragCandidate> frag_candidates (const std::string &frag,
-                                            const std::vector<std::string> &mids);
-
-/* Whether @frag is a trickle-ICE fragment we can use: only SDP lines
- * ("x=..."), every a=candidate well formed (wsproto::check_candidate_line),
- * and at least one a=candidate or a=end-of-candidates. On failure sets
- * @error to a short reason naming the line. */
-bool check_frag (const std::string &frag, std::string &error);
-
 /* A websocket close reason: at most 123 bytes, cut on a UTF-8 boundary. */
 std::string close_reason (const std::string &reason);
-
-/* Sets @status and a short text/plain body. */
-void respond (SoupServerMessage *msg, guint status, const std::string &reason);
 
 /* Keeps @obj alive until the main loop is idle again, so an object can be
  * let go from inside a signal emission of something it owns. */
@@ -77,49 +46,6 @@ defer_release (std::shared_ptr<T> obj)
 }
 
 } // namespace http
-
-/* A paused WHEP POST waiting for its session's answer. */
-struct WhepPost
-{
-  SoupServerMessage *msg = nullptr; /* ref held */
-  std::string path, id;
-  bool created = false; /* create_session returned */
-  bool paused = false;
-  bool done = false;         /* a response was set */
-  bool have_outcome = false; /* an outcome arrived before create_session returned */
-  guint status = 0;
-  std::string body; /* the answer (201) or the reason */
-  gulong finished_id = 0;
-  guint timer = 0;
-  GSource *watch = nullptr; /* the client's socket, while paused */
-
-  void
-  stop_watch ()
-  {
-    if (watch) {
-      g_source_destroy (watch);
-      g_source_unref (watch);
-      watch = nullptr;
-    }
-  }
-
-  ~WhepPost ()
-  {
-    stop_watch ();
-    if (timer)
-      g_source_remove (timer);
-    if (msg && finished_id)
-      g_signal_handler_disconnect (msg, finished_id);
-    g_clear_object (&msg);
-  }
-};
-
-/* A WHEP session resource (/NAME/whep/ID). */
-struct WhepResource
-{
-  std::string id, path;
-  std::vector<std::string> mids; /* of the client's offer, for PATCH */
-};
 
 /* One websocket client and its Offerer session. */
 struct WsClient
@@ -148,8 +74,7 @@ struct HttpCore
   SoupServer *server = nullptr;
   guint bound_port = 0;
   std::shared_ptr<int> alive = std::make_shared<int> (0);
-  std::set<std::shared_ptr<WhepPost> > posts;
-  std::map<std::string, std::shared_ptr<WhepResource> > whep;
+  whep::Endpoint whep_endpoint; /* every path's /NAME/whep */
   std::map<SoupWebsocketConnection *, std::shared_ptr<WsClient> > ws;
   std::unique_ptr<http::ConnLimits> limits;
 
@@ -166,13 +91,8 @@ struct HttpCore
   void serve_api (SoupServerMessage *msg, const std::string *name);
   void serve_metrics (SoupServerMessage *msg);
 
-  /* WHEP */
-  void whep_post (SoupServerMessage *msg, const std::string &name);
-  void whep_patch (SoupServerMessage *msg, const std::string &name, const std::string &id);
-  void whep_delete (SoupServerMessage *msg, const std::string &name, const std::string &id);
-  void whep_options (SoupServerMessage *msg, const char *allow);
-  void whep_finish (const std::shared_ptr<WhepPost> &p, guint status, const std::string &body);
-  void whep_respond (const std::shared_ptr<WhepPost> &p);
+  /* WHEP: /NAME/whep (@id empty) or /NAME/whep/ID */
+  void serve_whep (SoupServerMessage *msg, const std::string &name, const std::string &id);
 
   /* websocket */
   void ws_upgrade (SoupServerMessage *msg, const std::string &name);

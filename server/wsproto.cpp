@@ -1,5 +1,7 @@
 #include "wsproto.h"
 
+#include "gwwhep.h"
+
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -97,57 +99,12 @@ check_candidate (const std::string &c, std::string &error)
   return true;
 }
 
-/* Whether @s is 1 to @max ASCII digits. */
-bool
-digits (const char *s, gsize max)
-{
-  gsize n = strspn (s, "0123456789");
-  return n > 0 && n <= max && s[n] == '\0';
-}
-
 } // namespace
 
 bool
 check_candidate_line (const std::string &line, std::string &error)
 {
-  const char *c = line.c_str ();
-  if (g_str_has_prefix (c, "a="))
-    c += 2;
-  if (!g_str_has_prefix (c, "candidate:")) {
-    error = "it does not start with \"candidate:\"";
-    return false;
-  }
-  if (line.size () > MAX_CANDIDATE_SIZE) {
-    error = "longer than " + std::to_string (MAX_CANDIDATE_SIZE) + " bytes";
-    return false;
-  }
-  for (const char *p = c; *p; p++) {
-    if ((guchar)*p < 0x20 || *p == 0x7f) {
-      error = "it holds control characters";
-      return false;
-    }
-  }
-  /* foundation component transport priority address port "typ" type [...] */
-  g_auto (GStrv) f = g_strsplit (c + 10, " ", 10);
-  if (g_strv_length (f) < 8) {
-    error = "too few fields (foundation component transport priority address port typ type)";
-    return false;
-  }
-  if (!*f[0] || strlen (f[0]) > 32
-      || strspn (f[0], "0123456789abcdefghijklmnopqrstuvwxyz"
-                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ+/")
-             != strlen (f[0])) {
-    error = "bad foundation";
-    return false;
-  }
-  guint64 port = 0;
-  if (!digits (f[1], 3) || !*f[2] || !digits (f[3], 10) || !*f[4]
-      || !g_ascii_string_to_unsigned (f[5], 10, 0, 65535, &port, NULL) || !digits (f[5], 5)
-      || strcmp (f[6], "typ") != 0 || !*f[7]) {
-    error = "bad component, transport, priority, address, port or type";
-    return false;
-  }
-  return true;
+  return whep::check_candidate_line (line, error);
 }
 
 Message

@@ -22,9 +22,9 @@ namespace wsproto {
 
 /* Largest text frame either side may send, in bytes. */
 constexpr gsize MAX_FRAME_SIZE = 64 * 1024;
-/* Largest m-line index a candidate may name. */
+/* Largest m-line index a candidate may name (as for WHEP, gwwhep.h). */
 constexpr guint MAX_MLINE = 255;
-/* Longest candidate line accepted. */
+/* Longest candidate line accepted (as for WHEP, gwwhep.h). */
 constexpr gsize MAX_CANDIDATE_SIZE = 1024;
 
 enum class Type

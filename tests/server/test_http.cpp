@@ -388,69 +388,10 @@ expect_protocol_error (const std::string &frame, const char *reason, bool binary
 void
 test_pure_helpers ()
 {
-  std::vector<std::string> seg;
-  g_assert_true (gw::http::split_path ("/", seg));
-  g_assert_cmpuint (seg.size (), ==, 1);
-  g_assert_true (seg[0].empty ());
-  seg.clear ();
-  g_assert_true (gw::http::split_path ("/c%61m/whep/", seg));
-  g_assert_cmpuint (seg.size (), ==, 3);
-  g_assert_cmpstr (seg[0].c_str (), ==, "cam");
-  seg.clear ();
-  g_assert_false (gw::http::split_path ("/cam%2fx/", seg)); /* encoded slash */
-  seg.clear ();
-  g_assert_false (gw::http::split_path ("/cam%zz/", seg)); /* bad escape */
-  seg.clear ();
-  g_assert_false (gw::http::split_path ("cam/", seg));
   g_assert_false (gw::http::good_name (".."));
   g_assert_false (gw::http::good_name ("a..b"));
   g_assert_false (gw::http::good_name ("a\nb"));
   g_assert_true (gw::http::good_name ("cam-1.main"));
-
-  /* mids of the offer, then the m-line of each fragment candidate. */
-  auto mids = gw::http::sdp_mids ("v=0\r\nm=video 9 X 96\r\na=mid:v\r\nm=audio 9 X 0\r\n"
-                                  "a=mid:a\r\n");
-  g_assert_cmpuint (mids.size (), ==, 2);
-  g_assert_cmpstr (mids[1].c_str (), ==, "a");
-  auto c = gw::http::frag_candidates (
-      "a=ice-ufrag:x\r\na=candidate:0 1 udp 1 1.1.1.1 1 typ host\r\n"
-      "m=audio 9 X 0\r\na=mid:a\r\na=candidate:1 1 udp 1 1.1.1.1 2 typ host\r\n"
-      "a=end-of-candidates\r\na=mid:7\r\na=candidate:2\r\n",
-      mids);
-  g_assert_cmpuint (c.size (), ==, 4);
-  g_assert_cmpuint (c[0].mline, ==, 0);
-  g_assert_cmpstr (c[0].candidate.c_str (), ==, "candidate:0 1 udp 1 1.1.1.1 1 typ host");
-  g_assert_cmpuint (c[1].mline, ==, 1);
-  g_assert_cmpuint (c[2].mline, ==, 1);
-  g_assert_true (c[2].candidate.empty ());
-  g_assert_cmpuint (c[3].mline, ==, 7);
-
-  /* What a PATCH must hold: SDP lines, well-formed candidates, at least
-   * one candidate or end-of-candidates. */
-  std::string error;
-  g_assert_true (
-      gw::http::check_frag ("a=ice-ufrag:x\r\nm=video 9 X 96\r\na=mid:0\r\n"
-                            "a=candidate:0 1 udp 1 1.1.1.1 1 typ host\r\na=end-of-candidates\r\n",
-                            error));
-  g_assert_true (gw::http::check_frag ("a=end-of-candidates\n", error));
-  g_assert_false (gw::http::check_frag ("", error));
-  assert_contains (error, "no a=candidate");
-  g_assert_false (gw::http::check_frag ("a=ice-ufrag:x\r\na=ice-pwd:y\r\n", error));
-  g_assert_false (gw::http::check_frag ("garbage\r\n", error));
-  assert_contains (error, "line 1 is not an SDP line");
-  g_assert_false (gw::http::check_frag ("a=mid:0\r\na=candidate:2\r\n", error));
-  assert_contains (error, "line 2 is not an ICE candidate");
-
-  gw::ServerConfig conf;
-  conf.stun_servers = { "stun://127.0.0.1:3478" };
-  conf.turn_servers = { "turns://u%40x:p%22w@[::1]:5349?transport=tcp" };
-  auto links = gw::http::ice_links (conf);
-  g_assert_cmpuint (links.size (), ==, 2);
-  g_assert_cmpstr (links[0].c_str (), ==, "<stun:127.0.0.1:3478>; rel=\"ice-server\"");
-  g_assert_cmpstr (links[1].c_str (), ==,
-                   "<turns:[::1]:5349?transport=tcp>; "
-                   "rel=\"ice-server\"; username=\"u@x\"; credential=\"p\\\"w\"; "
-                   "credential-type=\"password\"");
 
   std::string long_reason (200, 'x');
   long_reason[121] = '\xc3';
