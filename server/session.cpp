@@ -80,6 +80,12 @@ Session::attach (Path &path, GstElement *pipeline)
 }
 
 void
+Session::log (GLogLevelFlags level, const std::string &message) const
+{
+  g_log (G_LOG_DOMAIN, level, "%s", message.c_str ());
+}
+
+void
 Session::closing ()
 {
   /* A parked session has no host yet: its path still holds it. */

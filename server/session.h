@@ -38,6 +38,8 @@ public:
 
 protected:
   void closing () override;
+  /* Into the gateway's log. */
+  void log (GLogLevelFlags level, const std::string &message) const override;
 
 private:
   std::shared_ptr<SessionHost> path_host_;

@@ -81,6 +81,17 @@ struct Call
 } // namespace
 
 void
+ReaderSession::log (GLogLevelFlags level, const std::string &message) const
+{
+  if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    GST_WARNING ("%s", message.c_str ());
+  else if (level & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO))
+    GST_INFO ("%s", message.c_str ());
+  else
+    GST_DEBUG ("%s", message.c_str ());
+}
+
+void
 ReaderSession::invoke (GMainContext *context, std::function<void ()> fn)
 {
   g_main_context_invoke_full (
@@ -109,7 +120,7 @@ struct SessionSignals
   {
     std::string msg (err ? err->message : "reader failed");
     with_session (*static_cast<WeakSession *> (data), [msg] (ReaderSession &s) {
-      GST_INFO ("session %s: %s", s.id ().c_str (), msg.c_str ());
+      s.log (G_LOG_LEVEL_INFO, "session " + s.id () + ": " + msg);
       s.fail (500, msg);
     });
   }
@@ -267,7 +278,7 @@ ReaderSession::on_connection_state (int state)
   if (name == state_)
     return;
   state_ = name;
-  GST_DEBUG ("session %s: %s", id_.c_str (), name.c_str ());
+  log (G_LOG_LEVEL_DEBUG, "session " + id_ + ": " + name);
   if (state == GST_WEBRTC_PEER_CONNECTION_STATE_DISCONNECTED)
     disconnected_since_ = g_get_monotonic_time ();
   else
@@ -295,7 +306,7 @@ ReaderSession::watchdog_cb (gpointer data)
       && now - s->disconnected_since_ > SESSION_DISCONNECT_LIMIT_S * G_USEC_PER_SEC)
     stale = true;
   if (stale) {
-    GST_INFO ("session %s: viewer gone (%s), closing", s->id_.c_str (), s->state_.c_str ());
+    s->log (G_LOG_LEVEL_INFO, "session " + s->id_ + ": viewer gone (" + s->state_ + "), closing");
     s->close ();
     return G_SOURCE_REMOVE;
   }
@@ -363,7 +374,7 @@ ReaderSession::close ()
   if (host)
     host->remove_reader (this);
   closing ();
-  GST_DEBUG ("session %s closed", id_.c_str ());
+  log (G_LOG_LEVEL_DEBUG, "session " + id_ + " closed");
   if (events.on_closed)
     events.on_closed ();
   events = SessionEvents ();

@@ -147,6 +147,9 @@ public:
   static void invoke (GMainContext *context, std::function<void ()> fn);
 
 protected:
+  /* Where the session's lifecycle messages go (default: the gwsession
+   * debug category); an owner with a log of its own may take them. */
+  virtual void log (GLogLevelFlags level, const std::string &message) const;
   /* Called by close() once the reader is detached, before on_closed: for
    * subclasses that keep the session elsewhere too. */
   virtual void

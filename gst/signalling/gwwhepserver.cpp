@@ -17,15 +17,15 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <memory>
+
 GST_DEBUG_CATEGORY_STATIC (gw_whep_server_debug);
 #define GST_CAT_DEFAULT gw_whep_server_debug
 
-#define MAX_BODY_SIZE (64 * 1024)
-
 struct _GwWhepServer
 {
-  GwWhepHandlers handlers;
-  gpointer user_data;
+  gw::whep::SessionFactory *factory;
+  gw::whep::Endpoint *endpoint; /* server thread only, until it has ended */
   GMainContext *context;
   GMainLoop *loop;
   GThread *thread;          /* NULL once stopped */
@@ -43,137 +43,8 @@ struct ThreadData
 
 /* ------------------------------------------------------------ replies */
 
-void
-gw_whep_respond (SoupServerMessage *msg, guint status, const gchar *text)
-{
-  soup_server_message_set_status (msg, status, NULL);
-  if (text) {
-    g_autofree gchar *body = g_strconcat (text, "\n", NULL);
-    soup_server_message_set_response (msg, "text/plain; charset=utf-8", SOUP_MEMORY_COPY, body,
-                                      strlen (body));
-  }
-}
-
-static void
-respond_not_allowed (SoupServerMessage *msg, const char *allow)
-{
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allow);
-  g_autofree gchar *text = g_strdup_printf ("method not allowed here (allowed: %s)", allow);
-  gw_whep_respond (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, text);
-}
-
-/* Every answer may be read by a page from another origin. */
-static void
-add_cors_headers (SoupServerMessage *msg)
-{
-  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
-  soup_message_headers_replace (h, "Access-Control-Allow-Origin", "*");
-  soup_message_headers_replace (h, "Access-Control-Expose-Headers", "Location, Link");
-}
-
-static void
-respond_preflight (SoupServerMessage *msg, const char *allow, gboolean whep)
-{
-  SoupMessageHeaders *h = soup_server_message_get_response_headers (msg);
-  soup_message_headers_replace (h, "Access-Control-Allow-Methods", allow);
-  soup_message_headers_replace (h, "Access-Control-Allow-Headers",
-                                "Content-Type, Authorization, If-Match");
-  soup_message_headers_replace (h, "Access-Control-Max-Age", "86400");
-  soup_message_headers_replace (h, "Allow", allow);
-  if (whep)
-    soup_message_headers_replace (h, "Accept-Post", "application/sdp");
-  soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
-}
-
-static gboolean
-has_content_type (SoupServerMessage *msg, const char *expected)
-{
-  const char *ct
-      = soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
-  return ct && g_ascii_strcasecmp (ct, expected) == 0;
-}
-
-/* The request body as a string, or NULL (with a 400 set) if it holds a NUL. */
-static gchar *
-body_text (SoupServerMessage *msg)
-{
-  g_autoptr (GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
-  gsize len = 0;
-  const char *data = static_cast<const char *> (g_bytes_get_data (body, &len));
-  if (len && memchr (data, 0, len)) {
-    gw_whep_respond (msg, SOUP_STATUS_BAD_REQUEST, "the body is not text");
-    return NULL;
-  }
-  return g_strndup (data ? data : "", len);
-}
-
-/* ------------------------------------------------------------ sessions */
-
-struct _GwWhepPending
-{
-  SoupServerMessage *msg;
-  gulong handler;
-  gboolean gone;
-  void (*gone_func) (gpointer data);
-  gpointer data;
-};
-
-static void
-on_pending_disconnected (SoupServerMessage *msg, gpointer user_data)
-{
-  GwWhepPending *p = static_cast<GwWhepPending *> (user_data);
-  /* Its I/O is gone: unpausing it now would be a programming error. */
-  p->gone = TRUE;
-  if (p->gone_func)
-    p->gone_func (p->data);
-}
-
-GwWhepPending *
-gw_whep_pending_new (SoupServerMessage *msg, void (*gone) (gpointer data), gpointer data)
-{
-  GwWhepPending *p = g_new0 (GwWhepPending, 1);
-  soup_server_message_pause (msg);
-  p->msg = SOUP_SERVER_MESSAGE (g_object_ref (msg));
-  p->gone_func = gone;
-  p->data = data;
-  p->handler = g_signal_connect (msg, "disconnected", G_CALLBACK (on_pending_disconnected), p);
-  return p;
-}
-
-void
-gw_whep_pending_free (GwWhepPending *p)
-{
-  if (!p)
-    return;
-  g_signal_handler_disconnect (p->msg, p->handler);
-  g_object_unref (p->msg);
-  g_free (p);
-}
-
-void
-gw_whep_pending_answer (GwWhepPending *p, const gchar *id, const gchar *sdp)
-{
-  if (!p->gone) {
-    g_autofree gchar *location = g_strdup_printf ("/whep/%s", id);
-    soup_message_headers_replace (soup_server_message_get_response_headers (p->msg), "Location",
-                                  location);
-    soup_server_message_set_status (p->msg, SOUP_STATUS_CREATED, NULL);
-    soup_server_message_set_response (p->msg, "application/sdp", SOUP_MEMORY_COPY, sdp,
-                                      strlen (sdp));
-    soup_server_message_unpause (p->msg);
-  }
-  gw_whep_pending_free (p);
-}
-
-void
-gw_whep_pending_fail (GwWhepPending *p, guint status, const gchar *text)
-{
-  if (!p->gone) {
-    gw_whep_respond (p->msg, status, text);
-    soup_server_message_unpause (p->msg);
-  }
-  gw_whep_pending_free (p);
-}
+using gw::whep::method_not_allowed;
+using gw::whep::respond;
 
 gchar *
 gw_whep_new_session_id (void)
@@ -193,130 +64,15 @@ gw_whep_new_session_id (void)
   return id;
 }
 
-/* ------------------------------------------------------------ trickle */
-
-GArray *
-gw_whep_parse_trickle (const gchar *fragment, gchar ***parsed_lines)
-{
-  GArray *out = g_array_new (FALSE, FALSE, sizeof (GwTrickleCandidate));
-  gchar **lines = g_strsplit (fragment ? fragment : "", "\n", -1);
-  *parsed_lines = lines;
-  gint section = -1;
-  const gchar *mid = NULL;
-  for (gchar **l = lines; *l; l++) {
-    gsize n = strlen (*l);
-    if (n && (*l)[n - 1] == '\r')
-      (*l)[n - 1] = '\0';
-    if (g_str_has_prefix (*l, "m=")) {
-      section++;
-      mid = NULL;
-    } else if (g_str_has_prefix (*l, "a=mid:")) {
-      mid = *l + 6;
-    } else if (g_str_has_prefix (*l, "a=candidate:") || g_str_equal (*l, "a=end-of-candidates")) {
-      GwTrickleCandidate c = { section, mid, g_str_has_prefix (*l, "a=candidate:") ? *l + 2 : "" };
-      g_array_append_val (out, c);
-    }
-  }
-  /* A mid given after the candidates of its section still names it. */
-  for (guint i = 0; i < out->len; i++) {
-    GwTrickleCandidate *c = &g_array_index (out, GwTrickleCandidate, i);
-    if (c->mid || c->section < 0)
-      continue;
-    gint s = -1;
-    for (gchar **l = lines; *l; l++) {
-      if (g_str_has_prefix (*l, "m="))
-        s++;
-      else if (s == c->section && g_str_has_prefix (*l, "a=mid:"))
-        c->mid = *l + 6;
-    }
-  }
-  return out;
-}
-
 /* ------------------------------------------------------------ routes */
-
-static void
-on_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
-{
-  SoupMessageBody *body = soup_server_message_get_request_body (msg);
-  if (body->length > MAX_BODY_SIZE && soup_server_message_get_status (msg) == 0) {
-    /* Drop what was kept and the rest: the handler will not run. */
-    soup_message_body_set_accumulate (body, FALSE);
-    soup_message_body_truncate (body);
-    gw_whep_respond (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "the request body is over 64 KiB");
-  }
-}
 
 /* Runs once the headers are in, before the body is read. */
 static void
 on_early_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                   gpointer user_data)
 {
-  add_cors_headers (msg);
-  SoupMessageHeaders *h = soup_server_message_get_request_headers (msg);
-  if (soup_message_headers_get_encoding (h) == SOUP_ENCODING_CONTENT_LENGTH
-      && soup_message_headers_get_content_length (h) > MAX_BODY_SIZE) {
-    soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
-    gw_whep_respond (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "the request body is over 64 KiB");
-    return;
-  }
-  g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), NULL);
-}
-
-static void
-handle_post (GwWhepServer *self, SoupServerMessage *msg)
-{
-  if (!has_content_type (msg, "application/sdp")) {
-    gw_whep_respond (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
-                     "send the offer with Content-Type: application/sdp");
-    return;
-  }
-  g_autofree gchar *sdp = body_text (msg);
-  if (!sdp)
-    return;
-  if (!*sdp) {
-    gw_whep_respond (msg, SOUP_STATUS_BAD_REQUEST, "the offer is empty");
-    return;
-  }
-  self->handlers.offer (self->user_data, msg, sdp);
-}
-
-static void
-handle_session (GwWhepServer *self, SoupServerMessage *msg, const char *method, const char *id)
-{
-  if (!strcmp (method, "OPTIONS")) {
-    respond_preflight (msg, "PATCH, DELETE, OPTIONS", FALSE);
-    return;
-  }
-  if (!strcmp (method, "DELETE")) {
-    if (self->handlers.remove (self->user_data, id))
-      gw_whep_respond (msg, SOUP_STATUS_OK, "session ended");
-    else
-      gw_whep_respond (msg, SOUP_STATUS_NOT_FOUND, "no such session");
-    return;
-  }
-  if (strcmp (method, "PATCH")) {
-    respond_not_allowed (msg, "PATCH, DELETE, OPTIONS");
-    return;
-  }
-  if (!has_content_type (msg, "application/trickle-ice-sdpfrag")) {
-    gw_whep_respond (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE,
-                     "send candidates with Content-Type: application/trickle-ice-sdpfrag");
-    return;
-  }
-  g_autofree gchar *frag = body_text (msg);
-  if (!frag)
-    return;
-  gchar **lines = NULL;
-  GArray *cands = gw_whep_parse_trickle (frag, &lines);
-  gboolean found = self->handlers.trickle (
-      self->user_data, id, (const GwTrickleCandidate *)(void *)cands->data, cands->len);
-  g_array_unref (cands);
-  g_strfreev (lines);
-  if (found)
-    soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
-  else
-    gw_whep_respond (msg, SOUP_STATUS_NOT_FOUND, "no such session");
+  gw::whep::cors (msg, true);
+  gw::whep::limit_body (msg);
 }
 
 static void
@@ -331,7 +87,7 @@ on_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
     path = "/";
   GST_DEBUG ("%s %s from %s", method, path,
              GST_STR_NULL (soup_server_message_get_remote_host (msg)));
-  add_cors_headers (msg);
+  gw::whep::cors (msg, true);
 
   if (!strcmp (path, "/") || !strcmp (path, "/index.html")) {
     if (get) {
@@ -342,21 +98,16 @@ on_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashT
       soup_server_message_set_response (msg, "text/html; charset=utf-8", SOUP_MEMORY_STATIC, page,
                                         strlen (page));
     } else if (options) {
-      respond_preflight (msg, "GET, HEAD, OPTIONS", FALSE);
+      gw::whep::preflight (msg, "GET, HEAD, OPTIONS", NULL);
     } else {
-      respond_not_allowed (msg, "GET, HEAD, OPTIONS");
+      method_not_allowed (msg, "GET, HEAD, OPTIONS");
     }
   } else if (!strcmp (path, "/whep")) {
-    if (!strcmp (method, "POST"))
-      handle_post (self, msg);
-    else if (options)
-      respond_preflight (msg, "POST, OPTIONS", TRUE);
-    else
-      respond_not_allowed (msg, "POST, OPTIONS");
+    self->endpoint->serve (msg, "/whep", "", *self->factory);
   } else if (g_str_has_prefix (path, "/whep/") && path[6] && !strchr (path + 6, '/')) {
-    handle_session (self, msg, method, path + 6);
+    self->endpoint->serve (msg, "/whep", path + 6, *self->factory);
   } else {
-    gw_whep_respond (msg, SOUP_STATUS_NOT_FOUND, "not found (the player is at /, WHEP at /whep)");
+    respond (msg, SOUP_STATUS_NOT_FOUND, "not found (the player is at /, WHEP at /whep)");
   }
 }
 
@@ -376,8 +127,8 @@ thread_func (gpointer data)
 }
 
 GwWhepServer *
-gw_whep_server_new (const gchar *address, guint port, const GwWhepHandlers *handlers,
-                    gpointer user_data, GError **error)
+gw_whep_server_new (const gchar *address, guint port, gw::whep::SessionFactory *factory,
+                    GError **error)
 {
   static gsize once = 0;
   if (g_once_init_enter (&once)) {
@@ -396,9 +147,9 @@ gw_whep_server_new (const gchar *address, guint port, const GwWhepHandlers *hand
   g_autoptr (GSocketAddress) sockaddr = g_inet_socket_address_new (inet, port);
 
   GwWhepServer *self = g_new0 (GwWhepServer, 1);
-  self->handlers = *handlers;
-  self->user_data = user_data;
+  self->factory = factory;
   self->context = g_main_context_new ();
+  self->endpoint = new gw::whep::Endpoint (self->context);
   g_main_context_push_thread_default (self->context);
   self->server = soup_server_new ("server-header", "gwsink", NULL);
   soup_server_add_early_handler (self->server, NULL, on_early_request, self, NULL);
@@ -432,14 +183,10 @@ gw_whep_server_get_port (GwWhepServer *self)
   return self->port;
 }
 
-GSource *
-gw_whep_server_schedule (GwWhepServer *self, guint delay_ms, GSourceFunc func, gpointer data,
-                         GDestroyNotify notify)
+GMainContext *
+gw_whep_server_get_context (GwWhepServer *self)
 {
-  GSource *src = delay_ms ? g_timeout_source_new (delay_ms) : g_idle_source_new ();
-  g_source_set_callback (src, func, data, notify);
-  g_source_attach (src, self->context);
-  return src;
+  return self->context;
 }
 
 void
@@ -462,6 +209,11 @@ gw_whep_server_free (GwWhepServer *self)
   if (!self)
     return;
   gw_whep_server_stop (self);
+  /* The thread has ended: the endpoint is ours. */
+  g_main_context_push_thread_default (self->context);
+  delete self->endpoint;
+  self->endpoint = nullptr;
+  g_main_context_pop_thread_default (self->context);
   if (self->server) {
     g_main_context_push_thread_default (self->context);
     soup_server_disconnect (self->server);

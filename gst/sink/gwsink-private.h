@@ -2,19 +2,20 @@
  * may use:
  *   gwsink.cpp         the element: pads and the elements behind them,
  *                      properties, state changes, bus filtering;
- *   gwsinkviewers.cpp  the viewers: the WHEP handlers, one gwreaderbin per
- *                      viewer, the jobs that bring its replies and signals to
- *                      the HTTP thread, and starting/stopping that server.
+ *   gwsinkviewers.cpp  the viewers: the WHEP session factory, the host that
+ *                      links each viewer's reader to the inputs, and
+ *                      starting/stopping the HTTP server.
  *
- * Threads: the HTTP endpoint (gwwhepserver.h) runs on its own thread and
- * main context, started on NULL→READY and stopped on READY→NULL. Viewers are
- * created, answered and removed on that thread only. gwreaderbin replies and
- * signals arrive on GStreamer threads and are marshalled to it as Jobs
- * holding a weak ref on the element.
+ * Threads: the HTTP server (gwwhepserver.h) runs the shared WHEP endpoint
+ * (gwwhep.h) on its own thread and main context, started on NULL→READY and
+ * stopped on READY→NULL. Viewers are sessions (gwsession.h) created,
+ * answered and removed on that thread only (or by stop_server once it has
+ * ended); gwreaderbin replies and signals are marshalled to it by the
+ * session, with a weak ref.
  *
  * Locking: priv->lock protects the fields marked so. It is a leaf lock:
- * nothing is called while it is held except gw_whep_server_schedule (no
- * signal, no state change, no libsoup or GStreamer call).
+ * nothing is called while it is held (no signal, no state change, no
+ * libsoup or GStreamer call).
  */
 #pragma once
 
@@ -23,6 +24,8 @@
 #include "gwplayerpage.h"
 #include "gwreaderbin.h"
 #include "gwsdp.h"
+#include "gwsession.h"
+#include "gwwhep.h"
 #include "gwwhepserver.h"
 
 #include <gst/webrtc/webrtc.h>
@@ -65,87 +68,24 @@ struct Input
 };
 typedef std::shared_ptr<Input> InputPtr;
 
-struct ViewerPad
-{
-  InputPtr input;
-  GstPad *pad; /* the reader's request pad, ref */
-};
-
-/* One WHEP session. Apart from the immutable id and sink, its fields are
- * touched only on the HTTP thread, or by stop_server once that has ended. */
+/* One WHEP viewer: a session on the HTTP thread. The table holds it from
+ * its offer until its session closes. */
 struct Viewer
 {
-  GwSink *sink = nullptr; /* borrowed: viewers go before the element */
-  std::string id;
+  std::shared_ptr<gw::ReaderSession> session;
   std::string remote;
-  GstElement *reader = nullptr; /* ref */
-  std::vector<ViewerPad> pads;
-  std::vector<std::string> mids; /* the offer's a=mid, by m-line */
-  std::vector<gulong> reader_handlers;
-  bool joined = false;
-  /* The POST waiting for the answer, and whether its client left. */
-  GwWhepPending *pending = nullptr;
-  bool client_gone = false;
-  GSource *answer_timer = nullptr;
-  GSource *disconnect_timer = nullptr;
-
-  ~Viewer ()
-  {
-    for (ViewerPad &p : pads)
-      gst_object_unref (p.pad);
-    if (reader)
-      gst_object_unref (reader);
-    gw_whep_pending_free (pending);
-    for (GSource *s : { answer_timer, disconnect_timer }) {
-      if (s) {
-        g_source_destroy (s);
-        g_source_unref (s);
-      }
-    }
-  }
+  GstElement *reader = nullptr; /* borrowed from the session, under lock */
+  bool joined = false;          /* under lock */
 };
 typedef std::shared_ptr<Viewer> ViewerPtr;
 
-enum JobKind
-{
-  JOB_ANSWER,
-  JOB_READER_ERROR,
-  JOB_CONNECTION_STATE,
-  JOB_CLIENT_GONE,
-  JOB_ANSWER_TIMEOUT,
-  JOB_DISCONNECT_TIMEOUT,
-};
-
-/* Work for the HTTP thread about one viewer. Also the user data of the
- * reader's signals and of the offer promise (which make new jobs from it). */
-struct Job
-{
-  GWeakRef sink;
-  std::string id;
-  JobKind kind;
-  GstStructure *reply = nullptr; /* JOB_ANSWER; NULL: no reply */
-  GError *error = nullptr;       /* JOB_READER_ERROR */
-  gint state = 0;                /* JOB_CONNECTION_STATE */
-
-  Job (GwSink *self, const std::string &viewer_id, JobKind k) : id (viewer_id), kind (k)
-  {
-    g_weak_ref_init (&sink, self);
-  }
-  ~Job ()
-  {
-    g_weak_ref_clear (&sink);
-    if (reply)
-      gst_structure_free (reply);
-    g_clear_error (&error);
-  }
-};
+class Viewers;
 
 /* ---- gwsinkviewers.cpp */
 
-/* Runs @job (taken) on the HTTP thread after @delay_ms (0: soon). Returns a
- * ref on the source when @keep, for cancelling; NULL if the server is not
- * running (the job is dropped). */
-GSource *post_job (GwSink *self, Job *job, guint delay_ms, bool keep);
+/* A viewer's reader posted @error on the bus (any thread): that viewer
+ * fails alone. */
+void fail_viewer (GwSink *self, GstElement *reader, const GError *error);
 /* Starts the HTTP server (NULL→READY); FALSE after posting an error. */
 gboolean start_server (GwSink *self);
 /* Stops the HTTP server and removes every viewer (READY→NULL, dispose). */
@@ -197,7 +137,10 @@ struct GwSinkPrivate
   std::map<std::string, gwsink::ViewerPtr> viewers; /* pending and joined */
   guint n_joined = 0;
   guint bound_port = 0;
-  GwWhepServer *http = nullptr; /* while serving: set and cleared by start/stop */
+  GwWhepServer *http = nullptr;         /* while serving: set and cleared by start/stop */
+  GMainContext *http_context = nullptr; /* the HTTP thread's, while serving */
+  /* The factory and host of the viewers' sessions, while serving. */
+  std::shared_ptr<gwsink::Viewers> sessions;
   bool accepting = false;
 };
 

@@ -202,21 +202,9 @@ gw_sink_handle_message (GstBin *bin, GstMessage *message)
     while (child && GST_OBJECT_PARENT (child) && GST_OBJECT_PARENT (child) != GST_OBJECT (bin))
       child = GST_OBJECT_PARENT (child);
     if (child && GW_IS_READER_BIN (child)) {
-      std::string id;
-      {
-        std::lock_guard<std::mutex> g (self->priv->lock);
-        for (auto &it : self->priv->viewers)
-          if (it.second->reader == GST_ELEMENT (child))
-            id = it.first;
-      }
       GError *err = NULL;
       gst_message_parse_error (message, &err, NULL);
-      GST_WARNING_OBJECT (self, "error in viewer %s: %s", id.c_str (), err->message);
-      if (!id.empty ()) {
-        Job *job = new Job (self, id, JOB_READER_ERROR);
-        job->error = g_steal_pointer (&err);
-        post_job (self, job, 0, false);
-      }
+      fail_viewer (self, GST_ELEMENT (child), err);
       g_clear_error (&err);
       gst_message_unref (message);
       return;

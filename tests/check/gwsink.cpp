@@ -14,7 +14,6 @@
 
 #include "gwelements.h"
 #include "gwreaderbin.h"
-#include "gwwhepserver.h"
 
 #define H264_CAPS                                                                                  \
   "application/x-rtp, media=video, encoding-name=H264, clock-rate=90000, "                         \
@@ -715,40 +714,8 @@ GST_START_TEST (test_video_and_audio)
 }
 GST_END_TEST;
 
-/* Trickle fragments (RFC 8840) as browsers send them: candidates keep their
- * section and mid, a=end-of-candidates becomes "". */
-GST_START_TEST (test_trickle_fragment_parsing)
-{
-  const gchar *frag
-      = "a=ice-ufrag:EsAw\r\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\r\n"
-        "m=audio 9 RTP/AVP 0\r\na=mid:a0\r\n"
-        "a=candidate:1 1 UDP 2130706431 10.0.0.1 8998 typ host\r\n"
-        "m=video 9 RTP/AVP 0\r\n"
-        "a=candidate:2 1 UDP 1694498815 192.0.2.3 45664 typ srflx raddr 10.0.0.1 rport 8998\r\n"
-        "a=mid:v1\r\na=end-of-candidates\r\n";
-  gchar **lines = NULL;
-  GArray *c = gw_whep_parse_trickle (frag, &lines);
-  fail_unless_equals_int (c->len, 3);
-  GwTrickleCandidate *c0 = &g_array_index (c, GwTrickleCandidate, 0);
-  fail_unless_equals_int (c0->section, 0);
-  fail_unless_equals_string (c0->mid, "a0");
-  fail_unless_equals_string (c0->candidate, "candidate:1 1 UDP 2130706431 10.0.0.1 8998 typ host");
-  GwTrickleCandidate *c1 = &g_array_index (c, GwTrickleCandidate, 1);
-  fail_unless_equals_int (c1->section, 1);
-  fail_unless_equals_string (c1->mid, "v1"); /* mid after the candidate */
-  fail_unless (g_str_has_suffix (c1->candidate, "rport 8998"));
-  GwTrickleCandidate *c2 = &g_array_index (c, GwTrickleCandidate, 2);
-  fail_unless_equals_string (c2->candidate, "");
-  g_array_unref (c);
-  g_strfreev (lines);
-
-  /* Nothing usable is not an error, just nothing. */
-  c = gw_whep_parse_trickle ("garbage\n\n\r\n", &lines);
-  fail_unless_equals_int (c->len, 0);
-  g_array_unref (c);
-  g_strfreev (lines);
-}
-GST_END_TEST;
+/* The trickle fragment parsing that was tested here is the shared one now:
+ * tests/check/whep.cpp. */
 
 static Suite *
 gwsink_suite (void)
@@ -757,7 +724,6 @@ gwsink_suite (void)
   TCase *tc = tcase_create ("general");
   tcase_set_timeout (tc, 90);
   suite_add_tcase (s, tc);
-  tcase_add_test (tc, test_trickle_fragment_parsing);
   tcase_add_test (tc, test_page_and_http_errors);
   tcase_add_test (tc, test_whep_session);
   tcase_add_test (tc, test_refused_offers_leave_no_trace);
