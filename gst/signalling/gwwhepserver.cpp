@@ -1,7 +1,7 @@
 /* GwWhepServer: see gwwhepserver.h.
  *
  * Threads: everything below runs on the server thread, except new, stop,
- * free and schedule. The SoupServer is created in new (with the server's
+ * free and get_*. The SoupServer is created in new (with the server's
  * context pushed, so its sockets attach to that context) and handed to the
  * thread before the loop starts; free touches it again only once the thread
  * has ended.
@@ -16,8 +16,6 @@
 #include <gst/gst.h>
 #include <string.h>
 #include <sys/random.h>
-
-#include <memory>
 
 GST_DEBUG_CATEGORY_STATIC (gw_whep_server_debug);
 #define GST_CAT_DEFAULT gw_whep_server_debug

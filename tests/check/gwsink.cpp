@@ -714,6 +714,36 @@ GST_START_TEST (test_video_and_audio)
 }
 GST_END_TEST;
 
+/* gwsink's WHEP is the gateway's: ICE servers are announced in Link
+ * headers (RFC 9725), and a trickle fragment is checked whole before any
+ * candidate reaches the viewer. */
+GST_START_TEST (test_links_and_trickle_checks)
+{
+  Fixture f = start_pipeline ("stun-server=stun://127.0.0.1:3478");
+  Reply r = http (&f, "OPTIONS", "/whep", NULL, NULL, 0);
+  fail_unless_equals_int (r.status, 204);
+  fail_unless_equals_string (header (&r, "Link"), "<stun:127.0.0.1:3478>; rel=\"ice-server\"");
+  reply_clear (&r);
+
+  g_autofree gchar *offer = make_offer (H264_CAPS, FALSE);
+  g_autofree gchar *session = join (&f, offer);
+  const gchar *bad[] = { "a=candidate:2\r\n", "garbage\r\n", "a=ice-ufrag:x\r\n" };
+  for (const gchar *frag : bad) {
+    r = http (&f, "PATCH", session, "application/trickle-ice-sdpfrag", frag, strlen (frag));
+    fail_unless_equals_int (r.status, 400);
+    fail_unless (strlen (r.body) > 0, "a 400 without a reason");
+    reply_clear (&r);
+  }
+  /* The session lives on. */
+  fail_unless_equals_int (get_viewers (&f), 1);
+  r = http (&f, "DELETE", session, NULL, NULL, 0);
+  fail_unless_equals_int (r.status, 200);
+  reply_clear (&r);
+  assert_still_playing (&f);
+  stop_pipeline (&f);
+}
+GST_END_TEST;
+
 /* The trickle fragment parsing that was tested here is the shared one now:
  * tests/check/whep.cpp. */
 
@@ -726,6 +756,7 @@ gwsink_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_page_and_http_errors);
   tcase_add_test (tc, test_whep_session);
+  tcase_add_test (tc, test_links_and_trickle_checks);
   tcase_add_test (tc, test_refused_offers_leave_no_trace);
   tcase_add_test (tc, test_max_viewers);
   tcase_add_test (tc, test_failing_viewer_is_removed_alone);
