@@ -642,13 +642,10 @@ gw_reader_bin_class_init (GwReaderBinClass *klass)
                       NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
 
   /* The pads take what the codec table can send. */
-  for (int kind = 0; kind < 2; kind++) {
-    const gboolean video = kind == 0;
-    g_autoptr (GstCaps) caps = gw_codec_template_caps (video);
-    gst_element_class_add_pad_template (element_class,
-                                        gst_pad_template_new (video ? "video_%u" : "audio_%u",
-                                                              GST_PAD_SINK, GST_PAD_REQUEST, caps));
-  }
+  gst_element_class_add_pad_template (element_class,
+                                      gw_codec_pad_template (TRUE, GST_PAD_SINK, GST_PAD_REQUEST));
+  gst_element_class_add_pad_template (element_class,
+                                      gw_codec_pad_template (FALSE, GST_PAD_SINK, GST_PAD_REQUEST));
   gst_element_class_set_static_metadata (
       element_class, "gw WebRTC reader", "Sink/Network/WebRTC",
       "One WebRTC viewer of shared encoded streams: leaky queue, keyframe gate, payloader "

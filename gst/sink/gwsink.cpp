@@ -42,8 +42,9 @@ gwsink::notify_property (GwSink *self, guint prop_id)
 /* ------------------------------------------------------------ element */
 
 /* The codec of a new input: from the caps the pad was requested with, else
- * the first codec of its kind in the table (the one a video_%u or audio_%u
- * input carries until the inputs are parsed by their caps). */
+ * the first codec of the pad's kind in the table (today the only video
+ * codec; with a second one, the parser must be chosen by the input's caps,
+ * see docs/codecs.md). */
 static const GwCodecInfo *
 input_codec (bool video, const GstCaps *caps)
 {
@@ -117,7 +118,7 @@ gw_sink_request_new_pad (GstElement *element, GstPadTemplate *templ, const gchar
                 NULL);
   gst_bin_add_many (GST_BIN (self), capsfilter, clocksync, fakesink, NULL);
   gst_element_link (capsfilter, clocksync);
-  /* A codec whose table row says so gets its own parser, e.g. H.264 one
+  /* A codec whose table row says so gets its own parser, e.g. H.264's,
    * repeating SPS/PPS before every keyframe: an upstream parser with its
    * default config-interval sends them once, and a viewer joining later
    * could never decode. */
@@ -447,13 +448,10 @@ gw_sink_class_init (GwSinkClass *klass)
   g_object_class_install_properties (gobject_class, N_PROPS, properties);
 
   /* The pads take what the codec table can send. */
-  for (int kind = 0; kind < 2; kind++) {
-    const gboolean video = kind == 0;
-    g_autoptr (GstCaps) caps = gw_codec_template_caps (video);
-    gst_element_class_add_pad_template (element_class,
-                                        gst_pad_template_new (video ? "video_%u" : "audio_%u",
-                                                              GST_PAD_SINK, GST_PAD_REQUEST, caps));
-  }
+  gst_element_class_add_pad_template (element_class,
+                                      gw_codec_pad_template (TRUE, GST_PAD_SINK, GST_PAD_REQUEST));
+  gst_element_class_add_pad_template (element_class,
+                                      gw_codec_pad_template (FALSE, GST_PAD_SINK, GST_PAD_REQUEST));
   gst_element_class_set_static_metadata (
       element_class, "WebRTC (WHEP) server sink", "Sink/Network/WebRTC",
       "Serves its encoded inputs (H.264 on video_%u; Opus, mu-law or A-law on audio_%u) "

@@ -793,14 +793,10 @@ gw_source_bin_class_init (GwSourceBinClass *klass)
       (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_properties (gobject_class, N_PROPS, properties);
 
-  GstCaps *vcaps = gw_codec_template_caps (TRUE);
-  GstCaps *acaps = gw_codec_template_caps (FALSE);
+  gst_element_class_add_pad_template (element_class,
+                                      gw_codec_pad_template (TRUE, GST_PAD_SRC, GST_PAD_SOMETIMES));
   gst_element_class_add_pad_template (
-      element_class, gst_pad_template_new ("video_%u", GST_PAD_SRC, GST_PAD_SOMETIMES, vcaps));
-  gst_element_class_add_pad_template (
-      element_class, gst_pad_template_new ("audio_%u", GST_PAD_SRC, GST_PAD_SOMETIMES, acaps));
-  gst_caps_unref (vcaps);
-  gst_caps_unref (acaps);
+      element_class, gw_codec_pad_template (FALSE, GST_PAD_SRC, GST_PAD_SOMETIMES));
 
   gst_element_class_set_static_metadata (
       element_class, "Gateway source bin", "Source/Network/Bin",

@@ -314,6 +314,13 @@ gw_codec_template_caps (gboolean video)
   return caps;
 }
 
+GstPadTemplate *
+gw_codec_pad_template (gboolean video, GstPadDirection direction, GstPadPresence presence)
+{
+  g_autoptr (GstCaps) caps = gw_codec_template_caps (video);
+  return gst_pad_template_new (video ? "video_%u" : "audio_%u", direction, presence, caps);
+}
+
 static gchar *
 list_codecs (const gchar *conjunction, gboolean requirements)
 {

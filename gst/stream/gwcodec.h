@@ -131,6 +131,9 @@ const GwCodecInfo *gw_codec_from_static_pt (guint pt);
 /* The union, in table order, of the caps of every video (or audio) codec:
  * the caps of our video_%u / audio_%u pad templates. Transfer full. */
 GstCaps *gw_codec_template_caps (gboolean video);
+/* A pad template "video_%u" (or "audio_%u") with those caps. Floating. */
+GstPadTemplate *gw_codec_pad_template (gboolean video, GstPadDirection direction,
+                                       GstPadPresence presence);
 
 /* The codecs' names for messages: "H.264, Opus, PCMU or PCMA" with
  * @conjunction "or". Free with g_free. */

@@ -5,6 +5,9 @@
 #include <initializer_list>
 
 #include "gwcodec.h"
+#include "gwreaderbin.h"
+#include "gwsink.h"
+#include "gwsourcebin.h"
 
 /* What each row must say; the table is checked against this, and this
  * against RFC 3551 / RFC 6184 / RFC 7587. */
@@ -196,6 +199,34 @@ GST_START_TEST (test_template_caps)
   gst_caps_unref (avc);
   gst_caps_unref (video);
   gst_caps_unref (audio);
+
+  /* The pad templates built from them, and those of our elements. */
+  for (int k = 0; k < 2; k++) {
+    const gboolean is_video = k == 0;
+    const gchar *name = is_video ? "video_%u" : "audio_%u";
+    GstCaps *kind = gw_codec_template_caps (is_video);
+    GstPadTemplate *templ = gw_codec_pad_template (is_video, GST_PAD_SINK, GST_PAD_REQUEST);
+    gst_object_ref_sink (templ);
+    fail_unless_equals_string (GST_PAD_TEMPLATE_NAME_TEMPLATE (templ), name);
+    fail_unless_equals_int (GST_PAD_TEMPLATE_DIRECTION (templ), GST_PAD_SINK);
+    fail_unless_equals_int (GST_PAD_TEMPLATE_PRESENCE (templ), GST_PAD_REQUEST);
+    GstCaps *tcaps = gst_pad_template_get_caps (templ);
+    fail_unless (gst_caps_is_equal (tcaps, kind));
+    gst_caps_unref (tcaps);
+    gst_object_unref (templ);
+
+    for (GType type : { GW_TYPE_READER_BIN, GW_TYPE_SINK, GW_TYPE_SOURCE_BIN }) {
+      GstElementClass *klass = GST_ELEMENT_CLASS (g_type_class_ref (type));
+      GstPadTemplate *t = gst_element_class_get_pad_template (klass, name);
+      fail_unless (t != NULL, "%s has no %s template", g_type_name (type), name);
+      tcaps = gst_pad_template_get_caps (t);
+      fail_unless (gst_caps_is_equal (tcaps, kind), "%s %s: %" GST_PTR_FORMAT, g_type_name (type),
+                   name, tcaps);
+      gst_caps_unref (tcaps);
+      g_type_class_unref (klass);
+    }
+    gst_caps_unref (kind);
+  }
 
   g_autofree gchar *names = gw_codec_names ("and");
   fail_unless_equals_string (names, "H.264, Opus, PCMU and PCMA");
