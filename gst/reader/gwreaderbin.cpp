@@ -61,13 +61,6 @@ enum
 };
 static guint signals[N_SIGNALS];
 
-static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE (
-    "video_%u", GST_PAD_SINK, GST_PAD_REQUEST,
-    GST_STATIC_CAPS ("video/x-h264, stream-format=(string)byte-stream, alignment=(string)au"));
-static GstStaticPadTemplate audio_template
-    = GST_STATIC_PAD_TEMPLATE ("audio_%u", GST_PAD_SINK, GST_PAD_REQUEST,
-                               GST_STATIC_CAPS ("audio/x-opus; audio/x-mulaw; audio/x-alaw"));
-
 G_DEFINE_TYPE (GwReaderBin, gw_reader_bin, GST_TYPE_BIN)
 
 /* ---------------------------------------------------------------- streams */
@@ -648,8 +641,11 @@ gw_reader_bin_class_init (GwReaderBinClass *klass)
       = g_signal_new ("reader-error", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                       NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
 
-  gst_element_class_add_static_pad_template (element_class, &video_template);
-  gst_element_class_add_static_pad_template (element_class, &audio_template);
+  /* The pads take what the codec table can send. */
+  gst_element_class_add_pad_template (element_class,
+                                      gw_codec_pad_template (TRUE, GST_PAD_SINK, GST_PAD_REQUEST));
+  gst_element_class_add_pad_template (element_class,
+                                      gw_codec_pad_template (FALSE, GST_PAD_SINK, GST_PAD_REQUEST));
   gst_element_class_set_static_metadata (
       element_class, "gw WebRTC reader", "Sink/Network/WebRTC",
       "One WebRTC viewer of shared encoded streams: leaky queue, keyframe gate, payloader "

@@ -11,8 +11,6 @@
 
 #include "gwreaderbin-private.h"
 
-#define H264_MTU 1200
-
 /* ---------------------------------------------------------------- errors */
 
 static void
@@ -137,40 +135,13 @@ on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
-static GstElement *
-make_payloader (const GwStreamFormat *format, guint pt)
-{
-  GstElement *pay = NULL;
-  switch (format->codec) {
-  case GW_CODEC_H264:
-    pay = gst_element_factory_make ("rtph264pay", NULL);
-    if (pay)
-      g_object_set (pay, "config-interval", -1, "aggregate-mode", 1 /* zero-latency */, NULL);
-    break;
-  case GW_CODEC_OPUS:
-    pay = gst_element_factory_make ("rtpopuspay", NULL);
-    break;
-  case GW_CODEC_PCMU:
-    pay = gst_element_factory_make ("rtppcmupay", NULL);
-    break;
-  case GW_CODEC_PCMA:
-    pay = gst_element_factory_make ("rtppcmapay", NULL);
-    break;
-  default:
-    break;
-  }
-  if (pay)
-    g_object_set (pay, "pt", pt, "mtu", (guint)H264_MTU, NULL);
-  return pay;
-}
-
 /* Adds the payloader of @st and links it to a new webrtcbin pad whose
  * transceiver sends @rtp_caps only. Not on a streaming thread. */
 static gboolean
 add_send_path (GwReaderBin *self, Stream *st, const GwStreamFormat *format, guint pt,
                GstCaps *rtp_caps, GError **error)
 {
-  GstElement *pay = make_payloader (format, pt);
+  GstElement *pay = gw_codec_make_payloader (gw_codec_info (format->codec), pt);
   /* A fixed SSRC, announced in the SDP (a=ssrc): browsers without the mid
    * header extension route packets to the track by it. */
   guint ssrc = g_random_int ();
@@ -502,11 +473,12 @@ gw_reader_bin_try_negotiate (GwReaderBin *self)
     placed = gw_sdp_choose (offer, formats, n, choices, chosen);
   }
   if (placed == 0) {
+    g_autofree gchar *sendable = gw_codec_describe_all ();
     gst_sdp_message_free (offer);
     fail_negotiation (self, rname,
                       g_error_new (GW_READER_ERROR, GW_READER_ERROR_NO_COMMON_CODEC,
-                                   "the offer asks for no media this stream has (we send H.264 "
-                                   "packetization-mode=1, Opus, PCMU or PCMA)"));
+                                   "the offer asks for no media this stream has (we send %s)",
+                                   sendable));
     return;
   }
 
@@ -518,7 +490,7 @@ gw_reader_bin_try_negotiate (GwReaderBin *self)
     guint pt = offerer ? gw_sdp_default_pt (&formats[i]) : choices[i].pt;
     g_autoptr (GstCaps) rtp_caps = gw_sdp_rtp_caps (
         &formats[i], pt,
-        offerer ? NULL : (formats[i].codec == GW_CODEC_H264 ? choices[i].profile_level_id : NULL));
+        offerer || !choices[i].profile_level_id[0] ? NULL : choices[i].profile_level_id);
     GError *err = NULL;
     if (!add_send_path (self, streams[i], &formats[i], pt, rtp_caps, &err)) {
       if (offer)

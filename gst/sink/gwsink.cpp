@@ -29,13 +29,6 @@ gw_sink_debug_category (void)
   return gw_sink_debug;
 }
 
-static GstStaticPadTemplate video_template = GST_STATIC_PAD_TEMPLATE (
-    "video_%u", GST_PAD_SINK, GST_PAD_REQUEST,
-    GST_STATIC_CAPS ("video/x-h264, stream-format=(string)byte-stream, alignment=(string)au"));
-static GstStaticPadTemplate audio_template
-    = GST_STATIC_PAD_TEMPLATE ("audio_%u", GST_PAD_SINK, GST_PAD_REQUEST,
-                               GST_STATIC_CAPS ("audio/x-opus; audio/x-mulaw; audio/x-alaw"));
-
 G_DEFINE_TYPE (GwSink, gw_sink, GST_TYPE_BIN)
 
 static GParamSpec *properties[N_PROPS];
@@ -47,6 +40,24 @@ gwsink::notify_property (GwSink *self, guint prop_id)
 }
 
 /* ------------------------------------------------------------ element */
+
+/* The codec of a new input: from the caps the pad was requested with, else
+ * the first codec of the pad's kind in the table (today the only video
+ * codec; with a second one, the parser must be chosen by the input's caps,
+ * see docs/codecs.md). */
+static const GwCodecInfo *
+input_codec (bool video, const GstCaps *caps)
+{
+  const GwCodecInfo *codec = gw_codec_from_caps (caps);
+  if (codec && codec->video == video)
+    return codec;
+  for (int c = GW_CODEC_NONE + 1; c < GW_N_CODECS; c++) {
+    codec = gw_codec_info ((GwCodec)c);
+    if (codec && codec->video == video)
+      return codec;
+  }
+  return NULL;
+}
 
 static GstPad *
 gw_sink_request_new_pad (GstElement *element, GstPadTemplate *templ, const gchar *req_name,
@@ -107,15 +118,17 @@ gw_sink_request_new_pad (GstElement *element, GstPadTemplate *templ, const gchar
                 NULL);
   gst_bin_add_many (GST_BIN (self), capsfilter, clocksync, fakesink, NULL);
   gst_element_link (capsfilter, clocksync);
-  /* Video gets its own h264parse repeating SPS/PPS before every keyframe:
-   * an upstream parser with its default config-interval sends them once,
-   * and a viewer joining later could never decode. */
+  /* A codec whose table row says so gets its own parser, e.g. H.264's,
+   * repeating SPS/PPS before every keyframe: an upstream parser with its
+   * default config-interval sends them once, and a viewer joining later
+   * could never decode. */
   GstElement *parser = NULL;
-  if (video) {
-    std::string pname = name + "_h264parse";
-    parser = gst_element_factory_make ("h264parse", pname.c_str ());
+  const GwCodecInfo *codec = input_codec (video, caps);
+  if (codec && codec->parse_inputs) {
+    parser = gw_codec_make_parser (codec);
     if (parser) {
-      g_object_set (parser, "config-interval", -1, NULL);
+      std::string pname = name + "_" + codec->parser;
+      gst_element_set_name (parser, pname.c_str ());
       gst_bin_add (GST_BIN (self), parser);
       gst_element_link (parser, capsfilter);
     }
@@ -422,8 +435,11 @@ gw_sink_class_init (GwSinkClass *klass)
       FALSE, rw_live);
   g_object_class_install_properties (gobject_class, N_PROPS, properties);
 
-  gst_element_class_add_static_pad_template (element_class, &video_template);
-  gst_element_class_add_static_pad_template (element_class, &audio_template);
+  /* The pads take what the codec table can send. */
+  gst_element_class_add_pad_template (element_class,
+                                      gw_codec_pad_template (TRUE, GST_PAD_SINK, GST_PAD_REQUEST));
+  gst_element_class_add_pad_template (element_class,
+                                      gw_codec_pad_template (FALSE, GST_PAD_SINK, GST_PAD_REQUEST));
   gst_element_class_set_static_metadata (
       element_class, "WebRTC (WHEP) server sink", "Sink/Network/WebRTC",
       "Serves its encoded inputs (H.264 on video_%u; Opus, mu-law or A-law on audio_%u) "

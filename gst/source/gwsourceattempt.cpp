@@ -25,53 +25,24 @@ namespace gw {
 
 /* ---- codecs -------------------------------------------------------------- */
 
-static const Codec codecs[] = {
-  { StreamKind::VIDEO, "H264", "video/x-h264", "rtph264depay", "h264parse", "config-interval=-1",
-    "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au" },
-  { StreamKind::AUDIO, "OPUS", "audio/x-opus", "rtpopusdepay", "opusparse", nullptr,
-    "audio/x-opus" },
-  { StreamKind::AUDIO, "PCMU", "audio/x-mulaw", "rtppcmudepay", nullptr, nullptr, "audio/x-mulaw" },
-  { StreamKind::AUDIO, "PCMA", "audio/x-alaw", "rtppcmadepay", nullptr, nullptr, "audio/x-alaw" },
-};
-
 const char *
 stream_kind_name (StreamKind kind)
 {
   return kind == StreamKind::VIDEO ? "video" : "audio";
 }
 
-const Codec *
-codec_find (const GstCaps *caps, bool *rtp)
+StreamKind
+stream_kind_of (const GwCodecInfo &codec)
 {
-  if (!caps)
-    return nullptr;
-  for (guint i = 0; i < gst_caps_get_size (caps); i++) {
-    const GstStructure *s = gst_caps_get_structure (caps, i);
-    const gchar *name = gst_structure_get_name (s);
-    /* select-stream gives application/x-unknown with the SDP's fields */
-    const gchar *enc = gst_structure_get_string (s, "encoding-name");
-    bool is_rtp = enc
-                  && (g_str_equal (name, "application/x-rtp")
-                      || g_str_equal (name, "application/x-unknown"));
-    for (const Codec &c : codecs) {
-      if ((is_rtp && g_ascii_strcasecmp (enc, c.encoding_name) == 0)
-          || (!is_rtp && g_str_equal (name, c.caps_name))) {
-        *rtp = is_rtp;
-        return &c;
-      }
-    }
-  }
-  return nullptr;
+  return codec.video ? StreamKind::VIDEO : StreamKind::AUDIO;
 }
 
-GstCaps *
-codec_pad_caps (StreamKind kind)
+const GwCodecInfo *
+codec_find (const GstCaps *caps, bool *rtp)
 {
-  GstCaps *caps = gst_caps_new_empty ();
-  for (const Codec &c : codecs)
-    if (c.kind == kind)
-      caps = gst_caps_merge (caps, gst_caps_from_string (c.out_caps));
-  return caps;
+  const GwCodecInfo *codec = gw_codec_from_rtp_caps (caps);
+  *rtp = codec != nullptr;
+  return codec ? codec : gw_codec_from_caps (caps);
 }
 
 std::string
@@ -96,48 +67,6 @@ describe_error (const GError *err, const gchar *debug)
   if (nl && nl[1])
     text += std::string (" (") + (nl + 1) + ")";
   return text;
-}
-
-/* ---- H.264 sanity --------------------------------------------------------- */
-
-/* Offset of the first byte after the start code at or after @from, or @size. */
-static gsize
-next_nal (const guint8 *d, gsize size, gsize from, gsize *sc_start)
-{
-  for (gsize i = from; i + 3 <= size; i++) {
-    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
-      *sc_start = (i > from && d[i - 1] == 0) ? i - 1 : i;
-      return i + 3;
-    }
-  }
-  *sc_start = size;
-  return size;
-}
-
-bool
-h264_au_is_sane (const guint8 *d, gsize size)
-{
-  gsize sc;
-  gsize nal = next_nal (d, size, 0, &sc);
-  if (size < 4 || sc != 0)
-    return false;
-  while (true) {
-    if (nal >= size)
-      return false; /* a start code and nothing after it */
-    gsize next_sc;
-    gsize next = next_nal (d, size, nal, &next_sc);
-    gsize end = next_sc;
-    while (end > nal && d[end - 1] == 0)
-      end--;
-    if (end <= nal || (d[nal] & 0x80))
-      return false; /* no header byte, or the forbidden bit set */
-    guint type = d[nal] & 0x1f;
-    if ((type == 10 || type == 11) && end - nal != 1)
-      return false; /* h264parse takes these as one byte and loses sync */
-    if (next_sc >= size)
-      return true;
-    nal = next;
-  }
 }
 
 static const gchar depayloader_key[] = "gw-depayloader";
@@ -301,25 +230,27 @@ Attempt::start (GMainContext *ctx, GstBusFunc func, gpointer data, std::string *
   return ret != GST_STATE_CHANGE_FAILURE;
 }
 
-/* Before h264parse, behind our depayloader: broken access units (garbage
- * from the camera) are dropped, as lost packets would be. */
+/* Before the parser, behind our depayloader: access units the codec's check
+ * refuses (broken ones, garbage from the camera) are dropped, as lost
+ * packets would be. */
 GstPadProbeReturn
-Attempt::drop_broken_h264 (GstPad *pad, GstPadProbeInfo *info, gpointer data)
+Attempt::drop_broken_au (GstPad *pad, GstPadProbeInfo *info, gpointer data)
 {
-  Attempt *self = static_cast<Attempt *> (data);
+  Stream *stream = static_cast<Stream *> (data);
+  Attempt *self = stream->attempt;
   GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
   GstMapInfo map;
   if (!gst_buffer_map (buf, &map, GST_MAP_READ))
     return GST_PAD_PROBE_DROP;
-  bool sane = h264_au_is_sane (map.data, map.size);
+  bool sane = gw_codec_au_is_sane (stream->out->codec, map.data, map.size);
   gst_buffer_unmap (buf, &map);
   if (sane)
     return GST_PAD_PROBE_OK;
   guint n = ++self->broken_aus_;
   if (n == 1 || n % 100 == 0)
     GST_WARNING_OBJECT (self->config_.owner,
-                        "connection %u: dropped %u broken H.264 access units from the camera",
-                        self->id_, n);
+                        "connection %u: dropped %u broken %s access units from the camera",
+                        self->id_, n, stream->out->codec->name);
   return GST_PAD_PROBE_DROP;
 }
 
@@ -333,29 +264,19 @@ Attempt::attach_stream (GstPad *src)
   if (!caps)
     caps = gst_pad_query_caps (src, nullptr);
   bool rtp = false;
-  const Codec *codec = codec_find (caps, &rtp);
+  const GwCodecInfo *codec = codec_find (caps, &rtp);
   Output *out = nullptr;
   std::vector<GstElement *> chain;
 
   if (codec) {
     if (rtp)
-      chain.push_back (gst_element_factory_make (codec->depay, nullptr));
-    if (codec->parser) {
-      GstElement *parser = gst_element_factory_make (codec->parser, nullptr);
-      chain.push_back (parser);
-      gchar **props = g_strsplit (codec->parser_props ? codec->parser_props : "", " ", -1);
-      for (gchar **p = props; parser && *p; p++) {
-        gchar **kv = g_strsplit (*p, "=", 2);
-        if (kv[0] && kv[1])
-          gst_util_set_object_arg (G_OBJECT (parser), kv[0], kv[1]);
-        g_strfreev (kv);
-      }
-      g_strfreev (props);
-    }
+      chain.push_back (gw_codec_make_depayloader (codec));
+    if (codec->parser)
+      chain.push_back (gw_codec_make_parser (codec));
     chain.push_back (gst_element_factory_make ("appsink", nullptr));
     if (std::find (chain.begin (), chain.end (), nullptr) != chain.end ())
       GST_WARNING_OBJECT (config_.owner, "missing the depayloader or parser for %s",
-                          codec->caps_name);
+                          codec->media_type);
     else
       out = host_.bind_output (*this, *codec);
     if (!out) {
@@ -369,20 +290,20 @@ Attempt::attach_stream (GstPad *src)
   }
 
   if (out) {
+    Stream *stream = new Stream{ this, out };
     if (rtp) {
       g_object_set_data (G_OBJECT (chain.front ()), depayloader_key, GINT_TO_POINTER (1));
-      if (codec->parser && g_str_equal (codec->encoding_name, "H264")) {
+      if (codec->parser && codec->depayloaded_ok) {
         GstPad *pad = gst_element_get_static_pad (chain[1], "sink");
-        gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, drop_broken_h264, this, nullptr);
+        gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, drop_broken_au, stream, nullptr);
         gst_object_unref (pad);
       }
     }
     GstElement *sink = chain.back ();
-    GstCaps *sink_caps = gst_caps_from_string (codec->out_caps);
+    GstCaps *sink_caps = gst_caps_from_string (codec->caps);
     g_object_set (sink, "caps", sink_caps, "sync", live_ != 1, "async", FALSE, "enable-last-sample",
                   FALSE, "qos", FALSE, nullptr);
     gst_caps_unref (sink_caps);
-    Stream *stream = new Stream{ this, out };
     {
       std::lock_guard<std::mutex> g (streams_lock_);
       streams_.push_back (stream);

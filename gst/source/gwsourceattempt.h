@@ -7,12 +7,14 @@
  * The appsink callbacks rebase timestamps and push into the appsrc of the
  * bin's output the stream is bound to (OutputSet below).
  *
- * The codec table lives here too: adding a codec is adding one row
- * (depayloader, parser, caps on the bin's pad).
+ * Which depayloader and parser a stream gets, and the caps on the bin's
+ * pads, come from the codec table (gwcodec.h).
  */
 #pragma once
 
 #include <gst/gst.h>
+
+#include "gwcodec.h"
 
 #include <atomic>
 #include <mutex>
@@ -30,35 +32,15 @@ enum class StreamKind
 /* "video" or "audio" */
 const char *stream_kind_name (StreamKind kind);
 
-/* One supported codec: from RTP (or an encoder's output) to our pads' caps. */
-struct Codec
-{
-  StreamKind kind;
-  const char *encoding_name; /* RTP encoding-name */
-  const char *caps_name;     /* elementary stream media type */
-  const char *depay;         /* RTP depayloader */
-  const char *parser;        /* parser, or nullptr */
-  const char *parser_props;  /* "prop=value ..." for the parser, or nullptr */
-  const char *out_caps;      /* caps on the bin's src pad */
-};
+/* The kind of @codec's streams. */
+StreamKind stream_kind_of (const GwCodecInfo &codec);
 
 /* The codec of @caps (RTP, the SDP caps of rtspsrc's select-stream, or an
  * elementary stream), or nullptr. *rtp: whether it needs a depayloader. */
-const Codec *codec_find (const GstCaps *caps, bool *rtp);
-
-/* The union of the output caps of the codecs of @kind (for pad templates). */
-GstCaps *codec_pad_caps (StreamKind kind);
+const GwCodecInfo *codec_find (const GstCaps *caps, bool *rtp);
 
 /* A short description of @caps for warnings ("video H265", "audio/x-raw"). */
 std::string caps_describe (const GstCaps *caps);
-
-/* Whether @data, one H.264 byte-stream access unit as a depayloader made
- * it, is safe to give to h264parse: it starts with a start code and each NAL
- * unit has a header with the forbidden bit clear, and end-of-sequence and
- * end-of-stream units are one byte. h264parse fails for good (a flow error
- * that stops the whole RTSP stream) on some of these breaks, which a camera
- * sending garbage RTP produces; a dropped access unit is only packet loss. */
-bool h264_au_is_sane (const guint8 *data, gsize size);
 
 /* Whether @msg is an error one of our depayloaders posted about a packet it
  * could not use (it carries on with the next packet; not a failed source). */
@@ -69,7 +51,7 @@ bool is_depayloader_packet_error (GstMessage *msg);
 struct Output
 {
   StreamKind kind;
-  const Codec *codec;
+  const GwCodecInfo *codec;
   GstElement *appsrc = nullptr; /* ref (also a child of the bin) */
   GstPad *pad = nullptr;        /* ref (the bin's ghost pad) */
   /* Under OutputSet::lock. */
@@ -102,7 +84,7 @@ public:
   /* An output for a new stream of @attempt: an unused one of the same kind
    * and codec or a new one; nullptr if the bin is stopping. Records it in
    * attempt.bound. */
-  virtual Output *bind_output (Attempt &attempt, const Codec &codec) = 0;
+  virtual Output *bind_output (Attempt &attempt, const GwCodecInfo &codec) = 0;
   /* A stream of an unsupported codec is ignored. */
   virtual void stream_ignored (const std::string &what) = 0;
   /* The attempt has exposed all its streams. */
@@ -196,7 +178,7 @@ private:
   static void on_no_more_pads (GstElement *, gpointer);
   static void on_dynamic_pad_added (GstElement *, GstPad *, gpointer);
   static void on_dynamic_no_more_pads (GstElement *, gpointer);
-  static GstPadProbeReturn drop_broken_h264 (GstPad *, GstPadProbeInfo *, gpointer);
+  static GstPadProbeReturn drop_broken_au (GstPad *, GstPadProbeInfo *, gpointer);
 
   AttemptHost &host_;
   OutputSet &outputs_;
@@ -211,7 +193,7 @@ private:
   std::atomic<gint64> last_data_us_{ 0 };
   /* -1 unknown (appsinks sync, as for a file), 0 not live, 1 live */
   std::atomic<int> live_{ -1 };
-  std::atomic<guint> broken_aus_{ 0 }; /* H.264 access units dropped */
+  std::atomic<guint> broken_aus_{ 0 }; /* access units drop_broken_au dropped */
   std::mutex streams_lock_;
   std::vector<Stream *> streams_; /* under streams_lock_ */
   guint pending_dynamic_ = 0;     /* under streams_lock_ */

@@ -91,7 +91,7 @@ class Host final : public gw::AttemptHost, public gw::SupervisorDelegate
 {
 public:
   explicit Host (GwSourceBin *self) : self_ (self) {}
-  gw::Output *bind_output (gw::Attempt &attempt, const gw::Codec &codec) override;
+  gw::Output *bind_output (gw::Attempt &attempt, const GwCodecInfo &codec) override;
   void stream_ignored (const std::string &what) override;
   void all_streams_exposed () override;
   void first_data (gw::Attempt &attempt) override;
@@ -251,10 +251,10 @@ output_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
 }
 
 gw::Output *
-Host::bind_output (gw::Attempt &attempt, const gw::Codec &codec)
+Host::bind_output (gw::Attempt &attempt, const GwCodecInfo &codec)
 {
   GwSourceBinPrivate *priv = self_->priv;
-  const int k = codec.kind == gw::StreamKind::VIDEO ? 0 : 1;
+  const int k = codec.video ? 0 : 1;
   guint index, latency_ms;
   {
     std::lock_guard<std::mutex> g (priv->lock);
@@ -277,7 +277,8 @@ Host::bind_output (gw::Attempt &attempt, const gw::Codec &codec)
   }
 
   gchar name[32];
-  g_snprintf (name, sizeof (name), "%s_%u", gw::stream_kind_name (codec.kind), index);
+  g_snprintf (name, sizeof (name), "%s_%u", gw::stream_kind_name (gw::stream_kind_of (codec)),
+              index);
   GstElement *appsrc = gst_element_factory_make ("appsrc", nullptr);
   g_object_set (appsrc, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", FALSE,
                 "min-latency", (gint64)(latency_ms * GST_MSECOND), "max-bytes", (guint64)0,
@@ -299,7 +300,7 @@ Host::bind_output (gw::Attempt &attempt, const gw::Codec &codec)
   gst_object_unref (internal);
 
   gw::Output *out = new gw::Output ();
-  out->kind = codec.kind;
+  out->kind = gw::stream_kind_of (codec);
   out->codec = &codec;
   out->appsrc = appsrc;
   out->pad = GST_PAD (gst_object_ref (pad));
@@ -321,7 +322,7 @@ Host::bind_output (gw::Attempt &attempt, const gw::Codec &codec)
     }
   }
   if (!defer) {
-    GST_INFO_OBJECT (self_, "exposing %s for %s", name, codec.caps_name);
+    GST_INFO_OBJECT (self_, "exposing %s for %s", name, codec.media_type);
     gst_element_add_pad (GST_ELEMENT (self_), pad);
   }
   {
@@ -340,14 +341,13 @@ Host::stream_ignored (const std::string &what)
     std::lock_guard<std::mutex> g (self_->priv->lock);
     first = self_->priv->warned.insert (what).second;
   }
-  if (first)
+  if (first) {
+    g_autofree gchar *supported = gw_codec_names ("and");
     GST_ELEMENT_WARNING (
         self_, STREAM, CODEC_NOT_FOUND,
-        ("Ignoring an unsupported stream (%s): only H.264, Opus, PCMU and PCMA are "
-         "supported",
-         what.c_str ()),
+        ("Ignoring an unsupported stream (%s): only %s are supported", what.c_str (), supported),
         (nullptr));
-  else
+  } else
     GST_DEBUG_OBJECT (self_, "ignoring a %s stream", what.c_str ());
 }
 
@@ -519,10 +519,9 @@ validate (GwSourceBin *self)
     gst_object_unref (e);
   gst_object_unref (bin);
   if (!usable) {
+    g_autofree gchar *supported = gw_codec_names ("or");
     GST_ELEMENT_ERROR (
-        self, RESOURCE, SETTINGS,
-        ("The pipeline description has no "
-         "unlinked H.264, Opus, PCMU or PCMA output"),
+        self, RESOURCE, SETTINGS, ("The pipeline description has no unlinked %s output", supported),
         ("End each stream of the description with an encoder or a parser, unlinked"));
     return false;
   }
@@ -771,8 +770,8 @@ gw_source_bin_class_init (GwSourceBinClass *klass)
       "pipeline", "Pipeline",
       "Instead of location: a gst-launch description whose unlinked src pads are the "
       "encoded streams (H.264, Opus, PCMU, PCMA), e.g. \"videotestsrc is-live=true ! "
-      "x264enc tune=zerolatency key-int-max=30 ! h264parse\". Restarted like a camera "
-      "when it fails or ends",
+      "x264enc tune=zerolatency key-int-max=30\" (each stream gets its codec's parser). "
+      "Restarted like a camera when it fails or ends",
       nullptr, rw);
   properties[PROP_RETRY_INITIAL] = g_param_spec_uint (
       "retry-initial", "Initial retry delay",
@@ -794,14 +793,10 @@ gw_source_bin_class_init (GwSourceBinClass *klass)
       (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_properties (gobject_class, N_PROPS, properties);
 
-  GstCaps *vcaps = gw::codec_pad_caps (gw::StreamKind::VIDEO);
-  GstCaps *acaps = gw::codec_pad_caps (gw::StreamKind::AUDIO);
+  gst_element_class_add_pad_template (element_class,
+                                      gw_codec_pad_template (TRUE, GST_PAD_SRC, GST_PAD_SOMETIMES));
   gst_element_class_add_pad_template (
-      element_class, gst_pad_template_new ("video_%u", GST_PAD_SRC, GST_PAD_SOMETIMES, vcaps));
-  gst_element_class_add_pad_template (
-      element_class, gst_pad_template_new ("audio_%u", GST_PAD_SRC, GST_PAD_SOMETIMES, acaps));
-  gst_caps_unref (vcaps);
-  gst_caps_unref (acaps);
+      element_class, gw_codec_pad_template (FALSE, GST_PAD_SRC, GST_PAD_SOMETIMES));
 
   gst_element_class_set_static_metadata (
       element_class, "Gateway source bin", "Source/Network/Bin",

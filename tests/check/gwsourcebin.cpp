@@ -738,7 +738,8 @@ GST_START_TEST (test_h264_au_sanity)
     { { 0, 0, 0, 1, 0x41, 0x9a, 0, 0, 0, 1, 0, 0, 1, 0x41 }, false }, /* an empty NAL unit */
   };
   for (auto &c : cases)
-    fail_unless (gw::h264_au_is_sane (c.au.data (), c.au.size ()) == c.sane,
+    fail_unless (gw_codec_au_is_sane (gw_codec_info (GW_CODEC_H264), c.au.data (), c.au.size ())
+                     == c.sane,
                  "case of %zu bytes starting %02x %02x %02x %02x %02x: expected %s", c.au.size (),
                  c.au[0], c.au[1], c.au[2], c.au.size () > 3 ? c.au[3] : 0,
                  c.au.size () > 4 ? c.au[4] : 0, c.sane ? "sane" : "broken");

@@ -1,0 +1,477 @@
+/* The codec table: see gwcodec.h. The rows are at the bottom, after the
+ * codec-specific rules they point to. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gwcodec.h"
+#include "gwh264.h"
+
+#include <gst/pbutils/pbutils.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ H.264 */
+
+/* profile name (as h264parse writes it in caps) -> profile_idc + constraint
+ * flags byte of profile-level-id. */
+static const struct
+{
+  const char *name;
+  guint8 idc;
+  guint8 constraints;
+} h264_profiles[] = {
+  { "constrained-baseline", 0x42, 0xe0 },
+  { "baseline", 0x42, 0x00 },
+  { "main", 0x4d, 0x00 },
+  { "extended", 0x58, 0x00 },
+  { "constrained-high", 0x64, 0x0c },
+  { "high", 0x64, 0x00 },
+  { "progressive-high", 0x64, 0x08 },
+  { "high-10", 0x6e, 0x00 },
+  { "high-4:2:2", 0x7a, 0x00 },
+  { "high-4:4:4", 0xf4, 0x00 },
+};
+
+static void
+h264_read_caps (const GstStructure *s, GwStreamFormat *out)
+{
+  const gchar *profile = gst_structure_get_string (s, "profile");
+  for (guint i = 0; profile && i < G_N_ELEMENTS (h264_profiles); i++) {
+    if (g_str_equal (profile, h264_profiles[i].name)) {
+      out->profile_idc = h264_profiles[i].idc;
+      out->constraints = h264_profiles[i].constraints;
+      break;
+    }
+  }
+  const gchar *level = gst_structure_get_string (s, "level");
+  if (level)
+    out->level_idc = gst_codec_utils_h264_get_level_idc (level);
+}
+
+/* RFC 6184: we send FU-A fragments, so packetization-mode=1 only. The
+ * profile-level-id we answer with is the offered one; among the offered
+ * ones, the stream's exact profile ranks first, then the same profile_idc,
+ * then anything a constrained-baseline stream fits into, then any other:
+ * decoders in browsers take every profile they list, the profile-level-id
+ * only ranks our choice. */
+static guint
+h264_rank_offer (const GwStreamFormat *stream, const gchar *fmtp, gchar *profile)
+{
+  g_autofree gchar *mode = gw_fmtp_get (fmtp, "packetization-mode");
+  if (!mode || !g_str_equal (mode, "1"))
+    return 0;
+
+  g_autofree gchar *offered = gw_fmtp_get (fmtp, "profile-level-id");
+  guint32 v = 0x42e01f; /* RFC 6184 default is baseline; take CB */
+  if (offered && strlen (offered) == 6) {
+    gchar *end = NULL;
+    guint64 parsed = g_ascii_strtoull (offered, &end, 16);
+    if (end && *end == '\0')
+      v = (guint32)parsed;
+  }
+  g_snprintf (profile, GW_CODEC_PROFILE_LEN, "%06x", v & 0xffffff);
+
+  guint8 idc = v >> 16, constraints = (v >> 8) & 0xff;
+  if (stream->profile_idc && idc == stream->profile_idc
+      && (constraints & 0xfc) == (stream->constraints & 0xfc))
+    return 4;
+  if (stream->profile_idc && idc == stream->profile_idc)
+    return 3;
+  if (idc == 0x42 && (constraints & 0x40))
+    return 2;
+  return 1;
+}
+
+/* As answerer: the profile-level-id chosen from the offer. As offerer: the
+ * stream's own profile and level (level 3.1 if unknown), or constrained
+ * baseline 3.1 when the profile is unknown. */
+static void
+h264_set_rtp_fields (const GwStreamFormat *stream, const gchar *profile, GstStructure *rtp)
+{
+  g_autofree gchar *plid = NULL;
+  if (profile)
+    plid = g_strdup (profile);
+  else if (stream->profile_idc)
+    plid = g_strdup_printf ("%02x%02x%02x", stream->profile_idc, stream->constraints,
+                            stream->level_idc ? stream->level_idc : 0x1f);
+  else
+    plid = g_strdup ("42e01f");
+  gst_structure_set (rtp, "packetization-mode", G_TYPE_STRING, "1", "profile-level-id",
+                     G_TYPE_STRING, plid, NULL);
+}
+
+/* Offset of the first byte after the start code at or after @from, or @size. */
+static gsize
+next_nal (const guint8 *d, gsize size, gsize from, gsize *sc_start)
+{
+  for (gsize i = from; i + 3 <= size; i++) {
+    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
+      *sc_start = (i > from && d[i - 1] == 0) ? i - 1 : i;
+      return i + 3;
+    }
+  }
+  *sc_start = size;
+  return size;
+}
+
+static gboolean
+h264_depayloaded_ok (const guint8 *d, gsize size)
+{
+  gsize sc;
+  gsize nal = next_nal (d, size, 0, &sc);
+  if (size < 4 || sc != 0)
+    return FALSE;
+  while (TRUE) {
+    if (nal >= size)
+      return FALSE; /* a start code and nothing after it */
+    gsize next_sc;
+    gsize next = next_nal (d, size, nal, &next_sc);
+    gsize end = next_sc;
+    while (end > nal && d[end - 1] == 0)
+      end--;
+    if (end <= nal || (d[nal] & 0x80))
+      return FALSE; /* no header byte, or the forbidden bit set */
+    guint type = d[nal] & 0x1f;
+    if ((type == 10 || type == 11) && end - nal != 1)
+      return FALSE; /* the parser takes these as one byte and loses sync */
+    if (next_sc >= size)
+      return TRUE;
+    nal = next;
+  }
+}
+
+static const GwSdpRules h264_sdp = {
+  .read_caps = h264_read_caps,
+  .rank_offer = h264_rank_offer,
+  .set_rtp_fields = h264_set_rtp_fields,
+  .requirement = "packetization-mode=1",
+};
+
+#define NAL_BIT(type) (G_GUINT64_CONSTANT (1) << (type))
+
+static const GwNalSyntax h264_nal = {
+  .type_shift = 0,
+  .type_mask = 0x1f,
+  .keyframe_types = NAL_BIT (5),                    /* IDR slice */
+  .parameter_set_types = NAL_BIT (7) | NAL_BIT (8), /* SPS, PPS */
+};
+
+/* ------------------------------------------------------------------ table */
+
+/* One row per codec, in the order of the pad templates' caps. Fields left
+ * out are NULL/FALSE/0. */
+static const GwCodecInfo codecs[] = {
+  {
+      .codec = GW_CODEC_H264,
+      .name = "H.264",
+      .video = TRUE,
+      .media_type = "video/x-h264",
+      .caps = "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au",
+      .encoding_name = "H264",
+      .clock_rate = 90000,
+      .static_pt = -1,
+      .default_pt = 96,
+      .sdp = &h264_sdp,
+      .depayloader = "rtph264depay",
+      .parser = "h264parse",
+      /* SPS and PPS before every keyframe, so that a viewer joining later
+       * can decode from the next one. */
+      .parser_props = "config-interval=-1",
+      .parse_inputs = TRUE,
+      .payloader = "rtph264pay",
+      /* zero-latency: each NAL unit is sent as soon as it is complete. */
+      .payloader_props = "config-interval=-1 aggregate-mode=zero-latency",
+      .depayloaded_ok = h264_depayloaded_ok,
+      .has_keyframes = TRUE,
+      .nal = &h264_nal,
+  },
+  {
+      .codec = GW_CODEC_OPUS,
+      .name = "Opus",
+      .video = FALSE,
+      .media_type = "audio/x-opus",
+      .caps = "audio/x-opus",
+      .encoding_name = "OPUS",
+      .clock_rate = 48000,
+      .static_pt = -1,
+      .default_pt = 111,
+      .depayloader = "rtpopusdepay",
+      .parser = "opusparse",
+      .payloader = "rtpopuspay",
+  },
+  {
+      .codec = GW_CODEC_PCMU,
+      .name = "PCMU",
+      .video = FALSE,
+      .media_type = "audio/x-mulaw",
+      .caps = "audio/x-mulaw",
+      .encoding_name = "PCMU",
+      .clock_rate = 8000,
+      .static_pt = 0,
+      .default_pt = 0,
+      .depayloader = "rtppcmudepay",
+      .payloader = "rtppcmupay",
+  },
+  {
+      .codec = GW_CODEC_PCMA,
+      .name = "PCMA",
+      .video = FALSE,
+      .media_type = "audio/x-alaw",
+      .caps = "audio/x-alaw",
+      .encoding_name = "PCMA",
+      .clock_rate = 8000,
+      .static_pt = 8,
+      .default_pt = 8,
+      .depayloader = "rtppcmadepay",
+      .payloader = "rtppcmapay",
+  },
+};
+
+G_STATIC_ASSERT (G_N_ELEMENTS (codecs) == GW_N_CODECS - 1);
+
+/* ---------------------------------------------------------------- lookups */
+
+const GwCodecInfo *
+gw_codec_info (GwCodec codec)
+{
+  for (const GwCodecInfo &c : codecs)
+    if (c.codec == codec)
+      return &c;
+  return NULL;
+}
+
+static const GwCodecInfo *
+from_media_type (const gchar *name)
+{
+  for (const GwCodecInfo &c : codecs)
+    if (g_str_equal (name, c.media_type))
+      return &c;
+  return NULL;
+}
+
+const GwCodecInfo *
+gw_codec_from_caps (const GstCaps *caps)
+{
+  if (!caps)
+    return NULL;
+  for (guint i = 0; i < gst_caps_get_size (caps); i++) {
+    const GwCodecInfo *c
+        = from_media_type (gst_structure_get_name (gst_caps_get_structure (caps, i)));
+    if (c)
+      return c;
+  }
+  return NULL;
+}
+
+const GwCodecInfo *
+gw_codec_from_rtp_caps (const GstCaps *caps)
+{
+  if (!caps)
+    return NULL;
+  for (guint i = 0; i < gst_caps_get_size (caps); i++) {
+    const GstStructure *s = gst_caps_get_structure (caps, i);
+    const gchar *name = gst_structure_get_name (s);
+    const gchar *enc = gst_structure_get_string (s, "encoding-name");
+    if (!enc
+        || !(g_str_equal (name, "application/x-rtp")
+             || g_str_equal (name, "application/x-unknown")))
+      continue;
+    const GwCodecInfo *c = gw_codec_from_encoding (enc, 0);
+    if (c)
+      return c;
+  }
+  return NULL;
+}
+
+const GwCodecInfo *
+gw_codec_from_encoding (const gchar *encoding_name, guint clock_rate)
+{
+  if (!encoding_name)
+    return NULL;
+  for (const GwCodecInfo &c : codecs)
+    if (g_ascii_strcasecmp (encoding_name, c.encoding_name) == 0
+        && (clock_rate == 0 || clock_rate == c.clock_rate))
+      return &c;
+  return NULL;
+}
+
+const GwCodecInfo *
+gw_codec_from_static_pt (guint pt)
+{
+  for (const GwCodecInfo &c : codecs)
+    if (c.static_pt >= 0 && (guint)c.static_pt == pt)
+      return &c;
+  return NULL;
+}
+
+GstCaps *
+gw_codec_template_caps (gboolean video)
+{
+  GstCaps *caps = gst_caps_new_empty ();
+  for (const GwCodecInfo &c : codecs)
+    if (!c.video == !video)
+      gst_caps_append (caps, gst_caps_from_string (c.caps));
+  return caps;
+}
+
+GstPadTemplate *
+gw_codec_pad_template (gboolean video, GstPadDirection direction, GstPadPresence presence)
+{
+  g_autoptr (GstCaps) caps = gw_codec_template_caps (video);
+  return gst_pad_template_new (video ? "video_%u" : "audio_%u", direction, presence, caps);
+}
+
+static gchar *
+list_codecs (const gchar *conjunction, gboolean requirements)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (codecs); i++) {
+    if (i > 0 && i + 1 == G_N_ELEMENTS (codecs))
+      g_string_append_printf (s, " %s ", conjunction);
+    else if (i > 0)
+      g_string_append (s, ", ");
+    g_string_append (s, codecs[i].name);
+    if (requirements && codecs[i].sdp && codecs[i].sdp->requirement)
+      g_string_append_printf (s, " %s", codecs[i].sdp->requirement);
+  }
+  return g_string_free (s, FALSE);
+}
+
+gchar *
+gw_codec_names (const gchar *conjunction)
+{
+  return list_codecs (conjunction, FALSE);
+}
+
+gchar *
+gw_codec_describe_all (void)
+{
+  return list_codecs ("or", TRUE);
+}
+
+/* --------------------------------------------------------------- elements */
+
+static GstElement *
+make_element (const gchar *factory, const gchar *props)
+{
+  if (!factory)
+    return NULL;
+  GstElement *e = gst_element_factory_make (factory, NULL);
+  if (!e || !props)
+    return e;
+  g_auto (GStrv) pairs = g_strsplit (props, " ", -1);
+  for (guint i = 0; pairs[i]; i++) {
+    g_auto (GStrv) kv = g_strsplit (pairs[i], "=", 2);
+    if (kv[0] && kv[1])
+      gst_util_set_object_arg (G_OBJECT (e), kv[0], kv[1]);
+  }
+  return e;
+}
+
+GstElement *
+gw_codec_make_depayloader (const GwCodecInfo *info)
+{
+  return info ? make_element (info->depayloader, NULL) : NULL;
+}
+
+GstElement *
+gw_codec_make_parser (const GwCodecInfo *info)
+{
+  return info ? make_element (info->parser, info->parser_props) : NULL;
+}
+
+GstElement *
+gw_codec_make_payloader (const GwCodecInfo *info, guint pt)
+{
+  GstElement *pay = info ? make_element (info->payloader, info->payloader_props) : NULL;
+  if (pay)
+    g_object_set (pay, "pt", pt, "mtu", (guint)GW_RTP_MTU, NULL);
+  return pay;
+}
+
+/* ---------------------------------------------------------------- streams */
+
+gboolean
+gw_stream_format_from_caps (const GstCaps *caps, GwStreamFormat *out)
+{
+  memset (out, 0, sizeof (*out));
+  if (!caps || gst_caps_get_size (caps) < 1)
+    return FALSE;
+  const GstStructure *s = gst_caps_get_structure (caps, 0);
+  const GwCodecInfo *info = from_media_type (gst_structure_get_name (s));
+  if (!info)
+    return FALSE;
+  out->codec = info->codec;
+  out->video = info->video;
+  if (info->sdp && info->sdp->read_caps)
+    info->sdp->read_caps (s, out);
+  return TRUE;
+}
+
+/* -------------------------------------------------------------- keyframes */
+
+gboolean
+gw_codec_buffer_is_keyframe (const GwCodecInfo *info, GstBuffer *buf)
+{
+  if (!info || !info->has_keyframes)
+    return TRUE;
+  return !GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+}
+
+guint
+gw_codec_nal_type (const GwCodecInfo *info, const guint8 *nal)
+{
+  if (!info || !info->nal)
+    return 0;
+  return (nal[0] >> info->nal->type_shift) & info->nal->type_mask;
+}
+
+gboolean
+gw_codec_nal_is_keyframe (const GwCodecInfo *info, guint type)
+{
+  return info && info->nal && type < 64 && (info->nal->keyframe_types & NAL_BIT (type));
+}
+
+gboolean
+gw_codec_nal_is_parameter_set (const GwCodecInfo *info, guint type)
+{
+  return info && info->nal && type < 64 && (info->nal->parameter_set_types & NAL_BIT (type));
+}
+
+gboolean
+gw_codec_au_is_keyframe (const GwCodecInfo *info, const guint8 *data, gsize size)
+{
+  if (!info || !info->has_keyframes)
+    return TRUE;
+  if (!info->nal)
+    return FALSE;
+  GwNals nals;
+  gw_h264_split_nals (data, size, nals);
+  for (auto &n : nals)
+    if (n.second > 0 && gw_codec_nal_is_keyframe (info, gw_codec_nal_type (info, data + n.first)))
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+gw_codec_au_is_sane (const GwCodecInfo *info, const guint8 *data, gsize size)
+{
+  return !info || !info->depayloaded_ok || info->depayloaded_ok (data, size);
+}
+
+/* ------------------------------------------------------------------- SDP */
+
+gchar *
+gw_fmtp_get (const gchar *fmtp, const gchar *key)
+{
+  if (!fmtp || !key)
+    return NULL;
+  gsize klen = strlen (key);
+  g_auto (GStrv) params = g_strsplit (fmtp, ";", -1);
+  for (guint i = 0; params[i]; i++) {
+    gchar *p = g_strstrip (params[i]);
+    if (g_ascii_strncasecmp (p, key, klen) == 0 && p[klen] == '=')
+      return g_strstrip (g_strdup (p + klen + 1));
+  }
+  return NULL;
+}

@@ -1,0 +1,334 @@
+/* The codec table: every row found by each of its keys, template caps built
+ * from it, unknown codecs refused, keyframes found. No network. */
+#include <gst/check/gstcheck.h>
+
+#include <initializer_list>
+
+#include "gwcodec.h"
+#include "gwreaderbin.h"
+#include "gwsink.h"
+#include "gwsourcebin.h"
+
+/* What each row must say; the table is checked against this, and this
+ * against RFC 3551 / RFC 6184 / RFC 7587. */
+static const struct
+{
+  GwCodec codec;
+  gboolean video;
+  const gchar *media_type;
+  const gchar *encoding_name;
+  guint clock_rate;
+  gint static_pt;
+  guint default_pt;
+  gboolean has_keyframes;
+} expected[] = {
+  { GW_CODEC_H264, TRUE, "video/x-h264", "H264", 90000, -1, 96, TRUE },
+  { GW_CODEC_OPUS, FALSE, "audio/x-opus", "OPUS", 48000, -1, 111, FALSE },
+  { GW_CODEC_PCMU, FALSE, "audio/x-mulaw", "PCMU", 8000, 0, 0, FALSE },
+  { GW_CODEC_PCMA, FALSE, "audio/x-alaw", "PCMA", 8000, 8, 8, FALSE },
+};
+
+GST_START_TEST (test_every_row)
+{
+  fail_unless_equals_int (G_N_ELEMENTS (expected), GW_N_CODECS - 1);
+  for (auto &e : expected) {
+    const GwCodecInfo *info = gw_codec_info (e.codec);
+    fail_unless (info != NULL, "no row for codec %d", e.codec);
+    fail_unless_equals_int (info->codec, e.codec);
+    fail_unless (info->name && *info->name);
+    fail_unless_equals_int (info->video, e.video);
+    fail_unless_equals_string (info->media_type, e.media_type);
+    fail_unless_equals_string (info->encoding_name, e.encoding_name);
+    fail_unless_equals_int (info->clock_rate, e.clock_rate);
+    fail_unless_equals_int (info->static_pt, e.static_pt);
+    fail_unless_equals_int (info->default_pt, e.default_pt);
+    fail_unless_equals_int (info->has_keyframes, e.has_keyframes);
+    /* A codec with keyframes says how to find them in the bytes. */
+    fail_unless_equals_int (info->nal != NULL, e.has_keyframes);
+
+    /* By the caps our parsed streams carry, and by their media type alone. */
+    GstCaps *caps = gst_caps_from_string (info->caps);
+    fail_unless (caps != NULL, "row caps do not parse: %s", info->caps);
+    fail_unless (gw_codec_from_caps (caps) == info);
+    fail_unless_equals_string (gst_structure_get_name (gst_caps_get_structure (caps, 0)),
+                               e.media_type);
+    gst_caps_unref (caps);
+    caps = gst_caps_new_empty_simple (e.media_type);
+    fail_unless (gw_codec_from_caps (caps) == info);
+    fail_unless (gw_codec_from_rtp_caps (caps) == NULL, "elementary caps taken for RTP");
+    gst_caps_unref (caps);
+
+    /* By RTP caps, as rtspsrc gives them and as its select-stream does. */
+    for (const gchar *name : { "application/x-rtp", "application/x-unknown" }) {
+      caps = gst_caps_new_simple (name, "media", G_TYPE_STRING, e.video ? "video" : "audio",
+                                  "encoding-name", G_TYPE_STRING, e.encoding_name, "clock-rate",
+                                  G_TYPE_INT, (gint)e.clock_rate, NULL);
+      fail_unless (gw_codec_from_rtp_caps (caps) == info, "%s %s", name, e.encoding_name);
+      fail_unless (gw_codec_from_caps (caps) == NULL, "RTP caps taken for elementary");
+      gst_caps_unref (caps);
+    }
+
+    /* By encoding name (any case) and clock rate; 0 is any rate. */
+    fail_unless (gw_codec_from_encoding (e.encoding_name, e.clock_rate) == info);
+    g_autofree gchar *lower = g_ascii_strdown (e.encoding_name, -1);
+    fail_unless (gw_codec_from_encoding (lower, e.clock_rate) == info);
+    fail_unless (gw_codec_from_encoding (e.encoding_name, 0) == info);
+    fail_unless (gw_codec_from_encoding (e.encoding_name, e.clock_rate + 1) == NULL);
+
+    /* By static payload type. */
+    if (e.static_pt >= 0)
+      fail_unless (gw_codec_from_static_pt ((guint)e.static_pt) == info);
+
+    /* The stream format read from the row's caps. */
+    GwStreamFormat f;
+    caps = gst_caps_from_string (info->caps);
+    fail_unless (gw_stream_format_from_caps (caps, &f));
+    fail_unless_equals_int (f.codec, e.codec);
+    fail_unless_equals_int (f.video, e.video);
+    gst_caps_unref (caps);
+
+    /* The elements the row names exist, with the properties it sets. */
+    GstElement *depay = gw_codec_make_depayloader (info);
+    fail_unless (depay != NULL, "no %s", info->depayloader);
+    gst_object_unref (gst_object_ref_sink (depay));
+    if (info->parser) {
+      GstElement *parser = gw_codec_make_parser (info);
+      fail_unless (parser != NULL, "no %s", info->parser);
+      gst_object_unref (gst_object_ref_sink (parser));
+    }
+    GstElement *pay = gw_codec_make_payloader (info, 101);
+    fail_unless (pay != NULL, "no %s", info->payloader);
+    guint pt = 0, mtu = 0;
+    g_object_get (pay, "pt", &pt, "mtu", &mtu, NULL);
+    fail_unless_equals_int (pt, 101);
+    fail_unless_equals_int (mtu, GW_RTP_MTU);
+    gst_object_unref (gst_object_ref_sink (pay));
+  }
+  fail_unless (gw_codec_info (GW_CODEC_NONE) == NULL);
+  fail_unless (gw_codec_info (GW_N_CODECS) == NULL);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_h264_elements)
+{
+  /* SPS/PPS before every keyframe, from the parser and the payloader; the
+   * payloader sends each NAL unit as soon as it has it. */
+  const GwCodecInfo *info = gw_codec_info (GW_CODEC_H264);
+  GstElement *parser = gw_codec_make_parser (info);
+  gint interval = 0;
+  g_object_get (parser, "config-interval", &interval, NULL);
+  fail_unless_equals_int (interval, -1);
+  gst_object_unref (gst_object_ref_sink (parser));
+  fail_unless (info->parse_inputs);
+
+  GstElement *pay = gw_codec_make_payloader (info, 96);
+  interval = 0;
+  gint aggregate = -1;
+  g_object_get (pay, "config-interval", &interval, "aggregate-mode", &aggregate, NULL);
+  fail_unless_equals_int (interval, -1);
+  fail_unless_equals_int (aggregate, 1); /* zero-latency */
+  gst_object_unref (gst_object_ref_sink (pay));
+
+  /* Audio inputs of gwsink are not parsed again. */
+  for (GwCodec c : { GW_CODEC_OPUS, GW_CODEC_PCMU, GW_CODEC_PCMA })
+    fail_if (gw_codec_info (c)->parse_inputs);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_unknown_refused)
+{
+  const gchar *unknown_caps[] = {
+    "video/x-vp8",
+    "video/x-h265, stream-format=byte-stream, alignment=au",
+    "audio/mpeg, mpegversion=4",
+    "video/x-raw",
+    "application/x-rtp, media=video, encoding-name=VP8, clock-rate=90000",
+    "application/x-rtp, media=video, clock-rate=90000", /* no encoding name */
+    "application/x-unknown, media=audio, encoding-name=MPEG4-GENERIC, clock-rate=48000",
+  };
+  for (const gchar *text : unknown_caps) {
+    GstCaps *caps = gst_caps_from_string (text);
+    fail_unless (caps != NULL);
+    fail_unless (gw_codec_from_caps (caps) == NULL, "%s taken", text);
+    fail_unless (gw_codec_from_rtp_caps (caps) == NULL, "%s taken", text);
+    GwStreamFormat f;
+    fail_if (gw_stream_format_from_caps (caps, &f), "%s taken", text);
+    fail_unless_equals_int (f.codec, GW_CODEC_NONE);
+    gst_caps_unref (caps);
+  }
+  fail_unless (gw_codec_from_caps (NULL) == NULL);
+  fail_unless (gw_codec_from_rtp_caps (NULL) == NULL);
+
+  fail_unless (gw_codec_from_encoding ("VP8", 90000) == NULL);
+  fail_unless (gw_codec_from_encoding ("H265", 0) == NULL);
+  fail_unless (gw_codec_from_encoding ("H264X", 90000) == NULL);
+  fail_unless (gw_codec_from_encoding ("", 0) == NULL);
+  fail_unless (gw_codec_from_encoding (NULL, 0) == NULL);
+  fail_unless (gw_codec_from_encoding ("OPUS", 8000) == NULL);
+  fail_unless (gw_codec_from_encoding ("PCMU", 16000) == NULL);
+
+  /* Static payload types the table has no row for (GSM, G722, dynamic). */
+  for (guint pt : { 3u, 9u, 18u, 96u, 111u })
+    fail_unless (gw_codec_from_static_pt (pt) == NULL, "pt %u taken", pt);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_template_caps)
+{
+  GstCaps *video = gw_codec_template_caps (TRUE);
+  GstCaps *want = gst_caps_from_string (
+      "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au");
+  fail_unless (gst_caps_is_equal (video, want), "video template %" GST_PTR_FORMAT, video);
+  gst_caps_unref (want);
+
+  GstCaps *audio = gw_codec_template_caps (FALSE);
+  want = gst_caps_from_string ("audio/x-opus; audio/x-mulaw; audio/x-alaw");
+  fail_unless (gst_caps_is_equal (audio, want), "audio template %" GST_PTR_FORMAT, audio);
+  gst_caps_unref (want);
+
+  /* Every row's caps are in its kind's template, and in no other. */
+  for (auto &e : expected) {
+    GstCaps *caps = gst_caps_from_string (gw_codec_info (e.codec)->caps);
+    fail_unless (gst_caps_is_subset (caps, e.video ? video : audio));
+    fail_if (gst_caps_can_intersect (caps, e.video ? audio : video));
+    gst_caps_unref (caps);
+  }
+  /* A parsed stream in another layout does not fit the video pads. */
+  GstCaps *avc = gst_caps_from_string ("video/x-h264, stream-format=avc, alignment=au");
+  fail_if (gst_caps_can_intersect (avc, video));
+  gst_caps_unref (avc);
+  gst_caps_unref (video);
+  gst_caps_unref (audio);
+
+  /* The pad templates built from them, and those of our elements. */
+  for (int k = 0; k < 2; k++) {
+    const gboolean is_video = k == 0;
+    const gchar *name = is_video ? "video_%u" : "audio_%u";
+    GstCaps *kind = gw_codec_template_caps (is_video);
+    GstPadTemplate *templ = gw_codec_pad_template (is_video, GST_PAD_SINK, GST_PAD_REQUEST);
+    gst_object_ref_sink (templ);
+    fail_unless_equals_string (GST_PAD_TEMPLATE_NAME_TEMPLATE (templ), name);
+    fail_unless_equals_int (GST_PAD_TEMPLATE_DIRECTION (templ), GST_PAD_SINK);
+    fail_unless_equals_int (GST_PAD_TEMPLATE_PRESENCE (templ), GST_PAD_REQUEST);
+    GstCaps *tcaps = gst_pad_template_get_caps (templ);
+    fail_unless (gst_caps_is_equal (tcaps, kind));
+    gst_caps_unref (tcaps);
+    gst_object_unref (templ);
+
+    for (GType type : { GW_TYPE_READER_BIN, GW_TYPE_SINK, GW_TYPE_SOURCE_BIN }) {
+      GstElementClass *klass = GST_ELEMENT_CLASS (g_type_class_ref (type));
+      GstPadTemplate *t = gst_element_class_get_pad_template (klass, name);
+      fail_unless (t != NULL, "%s has no %s template", g_type_name (type), name);
+      tcaps = gst_pad_template_get_caps (t);
+      fail_unless (gst_caps_is_equal (tcaps, kind), "%s %s: %" GST_PTR_FORMAT, g_type_name (type),
+                   name, tcaps);
+      gst_caps_unref (tcaps);
+      g_type_class_unref (klass);
+    }
+    gst_caps_unref (kind);
+  }
+
+  g_autofree gchar *names = gw_codec_names ("and");
+  fail_unless_equals_string (names, "H.264, Opus, PCMU and PCMA");
+  g_autofree gchar *all = gw_codec_describe_all ();
+  fail_unless_equals_string (all, "H.264 packetization-mode=1, Opus, PCMU or PCMA");
+}
+GST_END_TEST;
+
+GST_START_TEST (test_keyframes)
+{
+  const GwCodecInfo *h264 = gw_codec_info (GW_CODEC_H264);
+  /* SPS, PPS, IDR slice */
+  const guint8 idr[] = { 0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88 };
+  /* AUD, non-IDR slice */
+  const guint8 delta[] = { 0, 0, 0, 1, 0x09, 0x10, 0, 0, 1, 0x41, 0x9a, 0x33 };
+  fail_unless (gw_codec_au_is_keyframe (h264, idr, sizeof (idr)));
+  fail_if (gw_codec_au_is_keyframe (h264, delta, sizeof (delta)));
+  fail_if (gw_codec_au_is_keyframe (h264, idr, 0));
+
+  fail_unless_equals_int (gw_codec_nal_type (h264, idr + 4), 7);
+  fail_unless_equals_int (gw_codec_nal_type (h264, idr + 9), 8);
+  fail_unless_equals_int (gw_codec_nal_type (h264, idr + 15), 5);
+  fail_unless (gw_codec_nal_is_parameter_set (h264, 7));
+  fail_unless (gw_codec_nal_is_parameter_set (h264, 8));
+  fail_if (gw_codec_nal_is_parameter_set (h264, 5));
+  fail_unless (gw_codec_nal_is_keyframe (h264, 5));
+  fail_if (gw_codec_nal_is_keyframe (h264, 1));
+  fail_if (gw_codec_nal_is_keyframe (h264, 7));
+  fail_if (gw_codec_nal_is_keyframe (h264, 200));
+
+  /* From the parser's flag. */
+  GstBuffer *buf = gst_buffer_new ();
+  fail_unless (gw_codec_buffer_is_keyframe (h264, buf));
+  GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  fail_if (gw_codec_buffer_is_keyframe (h264, buf));
+
+  /* Audio has no keyframes: every frame starts a stream. */
+  for (GwCodec c : { GW_CODEC_OPUS, GW_CODEC_PCMU, GW_CODEC_PCMA }) {
+    const GwCodecInfo *info = gw_codec_info (c);
+    fail_unless (gw_codec_buffer_is_keyframe (info, buf));
+    fail_unless (gw_codec_au_is_keyframe (info, delta, sizeof (delta)));
+    fail_if (gw_codec_nal_is_parameter_set (info, 7));
+    fail_unless (gw_codec_au_is_sane (info, delta, 1));
+  }
+  gst_buffer_unref (buf);
+
+  /* The H.264 check before the parser. */
+  fail_unless (gw_codec_au_is_sane (h264, idr, sizeof (idr)));
+  const guint8 forbidden[] = { 0, 0, 0, 1, 0xc1, 0x9a, 0x33 };
+  fail_if (gw_codec_au_is_sane (h264, forbidden, sizeof (forbidden)));
+}
+GST_END_TEST;
+
+GST_START_TEST (test_fmtp)
+{
+  const gchar *fmtp = "level-asymmetry-allowed=1; Packetization-Mode=1 ;profile-level-id=42e01f";
+  g_autofree gchar *mode = gw_fmtp_get (fmtp, "packetization-mode");
+  fail_unless_equals_string (mode, "1");
+  g_autofree gchar *plid = gw_fmtp_get (fmtp, "profile-level-id");
+  fail_unless_equals_string (plid, "42e01f");
+  fail_unless (gw_fmtp_get (fmtp, "level") == NULL);
+  fail_unless (gw_fmtp_get (fmtp, "sprop") == NULL);
+  fail_unless (gw_fmtp_get (NULL, "profile-level-id") == NULL);
+
+  /* The H.264 rules: mode 1 only; the stream's profile first. */
+  const GwSdpRules *rules = gw_codec_info (GW_CODEC_H264)->sdp;
+  fail_unless (rules != NULL);
+  GwStreamFormat f;
+  GstCaps *caps = gst_caps_from_string ("video/x-h264, profile=main, level=(string)3.1");
+  fail_unless (gw_stream_format_from_caps (caps, &f));
+  gst_caps_unref (caps);
+  fail_unless_equals_int (f.profile_idc, 0x4d);
+  fail_unless_equals_int (f.level_idc, 31);
+  gchar profile[GW_CODEC_PROFILE_LEN] = "";
+  fail_unless_equals_int (
+      rules->rank_offer (&f, "packetization-mode=0;profile-level-id=4d001f", profile), 0);
+  fail_unless_equals_int (rules->rank_offer (&f, NULL, profile), 0);
+  guint main_rank = rules->rank_offer (&f, "packetization-mode=1;profile-level-id=4d001f", profile);
+  fail_unless_equals_string (profile, "4d001f");
+  guint cb_rank = rules->rank_offer (&f, "packetization-mode=1;profile-level-id=42e01f", profile);
+  fail_unless_equals_string (profile, "42e01f");
+  fail_unless (main_rank > cb_rank && cb_rank > 0);
+
+  /* Audio rows have no fmtp rules. */
+  for (GwCodec c : { GW_CODEC_OPUS, GW_CODEC_PCMU, GW_CODEC_PCMA })
+    fail_unless (gw_codec_info (c)->sdp == NULL);
+}
+GST_END_TEST;
+
+static Suite *
+gwcodec_suite (void)
+{
+  Suite *s = suite_create ("gwcodec");
+  TCase *tc = tcase_create ("general");
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_every_row);
+  tcase_add_test (tc, test_h264_elements);
+  tcase_add_test (tc, test_unknown_refused);
+  tcase_add_test (tc, test_template_caps);
+  tcase_add_test (tc, test_keyframes);
+  tcase_add_test (tc, test_fmtp);
+  return s;
+}
+
+GST_CHECK_MAIN (gwcodec);
