@@ -4,26 +4,35 @@
 A CPU hog runs on every core (one busy process per core, started by this
 test and killed by PID at its end; when the suite already runs under
 scripts/cpu-hog.sh, e.g. GW_TEST_LOAD=1 scripts/test.sh, that one is used
-instead of a second). Under it, a gateway with four always-on paths:
+instead of a second). Under it, a gateway with seven always-on paths:
 - "silent": the camera's port accepts TCP connections and never answers;
-- "hung": the camera answers RTSP up to PLAY, then hangs (no media, no answer
-  to anything, TEARDOWN included: faults.StuckCamera);
+- "hung1".."hung4": four cameras that answer RTSP up to PLAY, then hang (no
+  media, no answer to anything, TEARDOWN included: faults.StuckCamera), as
+  when a switch fails under several cameras at once;
 - "mute": the camera answers RTSP (DESCRIBE, SETUP, PLAY) and sends no RTP;
 - "live": a healthy camera, watched by a webrtcbin viewer.
 User-visible checks:
 - the gateway listens within 20 s, "live" is ready and its viewer decodes;
-- for 30 s (and on until the hung camera's newest session is less than 4 s
+- for 30 s (and on until each hung camera's newest session is less than 4 s
   old, at most 40 s more), GET /v1/paths every 100 ms: every answer is a
-  200 listing the four paths with "live" ready and the others not, and the
+  200 listing the seven paths with "live" ready and the others not, and the
   answer times have p99 <= 200 ms; the viewer decodes throughout (at least
   MIN_FRAMES_PER_BIN frames in every 5 s);
-- then the three stuck cameras' path files are removed from the running
+- then the six stuck cameras' path files are removed from the running
   gateway: those paths leave /v1/paths within 15 s, and for 15 s from the
   removal GET /v1/paths every 100 ms keeps p99 <= 200 ms while the viewer
   keeps decoding (same per-5 s bound) on the same connection;
 - SIGTERM: the gateway exits 0 with no CRITICAL/ERROR in its log.
-The p50/p99/max of each phase are printed. Both phases are measured before
-any of their bounds fails the test, so a failure shows all the figures.
+The requests leave every 100 ms whether the last one was answered or not,
+and an answer time runs from the request's planned start, so that a gateway
+frozen for 0.5 s shows as five slow answers, not one. On the same ticks a
+static page served by another process (the control) is asked too: ticks
+where it took over 200 ms as well are stalls of the machine (or of this
+client), not of the gateway, and are left out of the p99 (over half of the
+ticks left out fails the test: too busy to measure). The p50/p99/max of
+each phase are printed, with and without those ticks. Both phases are
+measured before any of their bounds fails the test, so that a failure shows
+all the figures.
 """
 
 import contextlib
@@ -122,68 +131,151 @@ def percentile(sorted_values, p):
 
 
 def poll_paths(gw, seconds, check_listing, until=None, extra_s=0.0,
-               done=None):
+               done=None, control_url=None):
     """GET /v1/paths every POLL_S for `seconds`, then on until done() is true
-    or `extra_s` more seconds have passed (the next request starts on the
-    100 ms grid, or at once when the last answer came late). Returns
-    (answer times, problems, first_until): a failed request counts as its
-    elapsed time (at most about REQUEST_TIMEOUT_S) and is a problem; so is
-    a listing that check_listing(paths) refuses (it returns an error text
-    or None). first_until: seconds until until(paths) first held, or None."""
-    times, problems = [], []
-    first_until = None
-    t_start = time.monotonic()
-    for k in range(int((seconds + extra_s) / POLL_S) + 1):
-        t_next = t_start + k * POLL_S
-        if t_next - t_start >= seconds and (done is None or done()):
-            break
-        now = time.monotonic()
-        if now - t_start > seconds + extra_s:
-            break
-        if t_next > now:
-            time.sleep(t_next - now)
-        t0 = time.monotonic()
+    or `extra_s` more seconds have passed. Each request leaves on its own
+    tick of the 100 ms grid, in a thread, whether the previous one was
+    answered or not (as many clients would): a gateway that stops answering
+    for 0.5 s delays five requests, not one. An answer time runs from the
+    request's tick. Returns (answer times, problems, first_until), each
+    answer time as (seconds, the control server's seconds or None): a failed
+    request counts as its elapsed time (at most about REQUEST_TIMEOUT_S) and
+    is a problem; so is a listing that check_listing(paths) refuses (it
+    returns an error text or None). first_until: seconds from the start to
+    the first request whose answer made until(paths) true, or None.
+    control_url: a static page served by another process, asked on the
+    same ticks: where it is slow too, the machine (or this client) stalled,
+    not the gateway; only printed."""
+    results = []  # (tick offset, seconds, paths or None, problem or None)
+    control = {}  # tick offset -> seconds, for the control server
+    lock = threading.Lock()
+
+    def ctl(t_tick, offset):
+        try:
+            g.http_request("GET", control_url, timeout=REQUEST_TIMEOUT_S)
+        except OSError:
+            pass
+        with lock:
+            control[offset] = time.monotonic() - t_tick
+
+    def one(t_tick, offset):
         try:
             st, _, body = gw.get("/v1/paths", timeout=REQUEST_TIMEOUT_S)
-            dt = time.monotonic() - t0
+            dt = time.monotonic() - t_tick
             if st != 200:
-                problems.append("GET /v1/paths answered %d at +%.1f s"
-                                % (st, t0 - t_start))
-                ps = None
+                r = (offset, dt, None, "GET /v1/paths answered %d at +%.1f s"
+                     % (st, offset))
             else:
                 ps = {p["name"]: p for p in json.loads(body.decode())}
+                err = check_listing(ps)
+                r = (offset, dt, ps,
+                     "at +%.1f s: %s" % (offset, err) if err else None)
         except (OSError, ValueError) as e:
-            dt = time.monotonic() - t0
-            problems.append("GET /v1/paths failed after %.2f s at +%.1f s: %s"
-                            % (dt, t0 - t_start, e))
-            ps = None
-        times.append(dt)
-        if dt > P99_MAX_S:
-            g.log("GET /v1/paths took %.0f ms (at +%.1f s)"
-                  % (dt * 1000, t0 - t_start))
-        if ps is not None:
-            err = check_listing(ps)
-            if err:
-                problems.append("at +%.1f s: %s" % (t0 - t_start, err))
-            if until and first_until is None and until(ps):
-                first_until = t0 - t_start
-        if not gw.alive():
-            problems.append("the gateway exited (rc=%s)"
-                            % gw.proc.returncode())
+            dt = time.monotonic() - t_tick
+            r = (offset, dt, None, "GET /v1/paths failed after %.2f s at "
+                 "+%.1f s: %s" % (dt, offset, e))
+        with lock:
+            results.append(r)
+
+    threads = []
+    t_start = time.monotonic()
+    for k in range(int((seconds + extra_s) / POLL_S) + 1):
+        offset = k * POLL_S
+        if offset >= seconds and (done is None or done()):
             break
+        if offset > seconds + extra_s:
+            break
+        t_tick = t_start + offset
+        now = time.monotonic()
+        if t_tick > now:
+            time.sleep(t_tick - now)
+        # Bounded: at most REQUEST_TIMEOUT_S / POLL_S requests in flight.
+        threads = [t for t in threads if t.is_alive()]
+        if len(threads) > 2 * REQUEST_TIMEOUT_S / POLL_S + 10:
+            threads[0].join(REQUEST_TIMEOUT_S + 1)
+        for fn in (one, ctl) if control_url else (one,):
+            t = threading.Thread(target=fn, args=(t_tick, offset),
+                                 daemon=True)
+            t.start()
+            threads.append(t)
+        if not gw.alive():
+            break
+    for t in threads:
+        t.join(REQUEST_TIMEOUT_S + 1)
+    with lock:
+        results.sort(key=lambda r: r[0])
+        done_results = list(results)
+        ctl_times = dict(control)
+    times = [(r[1], ctl_times.get(r[0])) for r in done_results]
+    problems = [r[3] for r in done_results if r[3]]
+    if not gw.alive():
+        problems.append("the gateway exited (rc=%s)" % gw.proc.returncode())
+    for offset, dt, _, _ in done_results:
+        if dt > P99_MAX_S:
+            c = ctl_times.get(offset)
+            g.log("GET /v1/paths sent at +%.1f s took %.0f ms (the control "
+                  "server: %s)" % (offset, dt * 1000, "%.0f ms" % (c * 1000)
+                                   if c is not None else "-"))
+    if ctl_times:
+        cs = sorted(ctl_times.values())
+        g.log("the control server (not asserted): p50 %.0f ms, p99 %.0f ms, "
+              "max %.0f ms" % (percentile(cs, 50) * 1000,
+                               percentile(cs, 99) * 1000, cs[-1] * 1000))
+    first_until = None
+    if until:
+        first_until = next((r[0] for r in done_results
+                            if r[2] is not None and until(r[2])), None)
     return times, problems, first_until
 
 
+def start_control_server(procs):
+    """A static page served by another process (Python's http.server on an
+    empty directory): the control for GET /v1/paths's answer times."""
+    d = procs.mkdtemp("gw-e2e-control-")
+    port = g.free_port()
+    p = procs.add(g.Proc("control", [g.PYTHON, "-m", "http.server", port,
+                                     "--bind", g.GW_IP, "--directory", d]))
+    g.wait_tcp_port(g.GW_IP, port, 10, proc=p)
+    return "http://%s:%d/" % (g.GW_IP, port)
+
+
 def summarize(what, times):
-    s = sorted(times)
-    fig = {"n": len(s), "p50": percentile(s, 50), "p99": percentile(s, 99),
-           "max": s[-1]}
-    slow = sum(1 for t in s if t > P99_MAX_S)
-    g.log("%s: %d answers, p50 %.0f ms, p99 %.0f ms, max %.0f ms "
-          "(%d over %.0f ms)" % (what, fig["n"], fig["p50"] * 1000,
-                                 fig["p99"] * 1000, fig["max"] * 1000, slow,
-                                 P99_MAX_S * 1000))
+    """Figures of a phase's answer times. All of them are printed; those
+    checked leave out the ticks where the control server took over
+    P99_MAX_S too (the whole machine, or this client, stalled then: no
+    program could have answered in time)."""
+    raw = sorted(t for t, _ in times) or [float("inf")]
+    kept = sorted(t for t, c in times if c is None or c <= P99_MAX_S)
+    g.log("%s: %d answers, p50 %.0f ms, p99 %.0f ms, max %.0f ms (%d over "
+          "%.0f ms)" % (what, len(raw), percentile(raw, 50) * 1000,
+                        percentile(raw, 99) * 1000, raw[-1] * 1000,
+                        sum(1 for t in raw if t > P99_MAX_S),
+                        P99_MAX_S * 1000))
+    fig = {"n": len(kept), "excluded": len(raw) - len(kept), "total": len(raw)}
+    if kept:
+        fig.update(p50=percentile(kept, 50), p99=percentile(kept, 99),
+                   max=kept[-1])
+        g.log("%s, without the %d ticks where the control server was slow "
+              "too: p50 %.0f ms, p99 %.0f ms, max %.0f ms"
+              % (what, fig["excluded"], fig["p50"] * 1000, fig["p99"] * 1000,
+                 fig["max"] * 1000))
     return fig
+
+
+def check_figures(phase, fig, problems):
+    if fig["n"] < fig["total"] / 2:
+        problems.append("%s: the machine itself stalled on %d of %d ticks "
+                        "(the control server over %.0f ms): too busy to "
+                        "measure the gateway" % (phase, fig["excluded"],
+                                                 fig["total"],
+                                                 P99_MAX_S * 1000))
+    elif fig["p99"] > P99_MAX_S:
+        problems.append("%s: GET /v1/paths p99 %.0f ms > %.0f ms (p50 %.0f "
+                        "ms, max %.0f ms; %d ticks left out where the "
+                        "control server was slow too)" % (
+                            phase, fig["p99"] * 1000, P99_MAX_S * 1000,
+                            fig["p50"] * 1000, fig["max"] * 1000,
+                            fig["excluded"]))
 
 
 def viewer_bins(sampler, what, t0, t1):
@@ -198,7 +290,7 @@ def viewer_bins(sampler, what, t0, t1):
     return None
 
 
-HUNG = ("hung1", "hung2", "hung3")
+HUNG = ("hung1", "hung2", "hung3", "hung4")
 STUCK = ("silent",) + HUNG + ("mute",)
 ALL = sorted(STUCK + ("live",))
 
@@ -217,6 +309,7 @@ def run(procs, hung):
         "--fault-seconds", "600"])
     live, live_url = g.start_camera(procs, name="live", args=[
         "--audio", "none"])
+    control_url = start_control_server(procs)
     hogs = start_cpu_hog(procs)
 
     gw = gl.Gateway(procs)
@@ -266,16 +359,12 @@ def run(procs, hung):
 
     t_steady = time.monotonic()
     times, probs, _ = poll_paths(gw, STEADY_S, steady_listing, extra_s=40,
-                                 done=hung_fresh)
+                                 done=hung_fresh, control_url=control_url)
     t_steady_end = time.monotonic()
     fig1 = summarize("steady, beside the stuck cameras under the CPU hog "
                      "(%.1f s)" % (t_steady_end - t_steady), times)
     problems += probs[:5]
-    if fig1["p99"] > P99_MAX_S:
-        problems.append("steady: GET /v1/paths p99 %.0f ms > %.0f ms (p50 "
-                        "%.0f ms, max %.0f ms)" % (
-                            fig1["p99"] * 1000, P99_MAX_S * 1000,
-                            fig1["p50"] * 1000, fig1["max"] * 1000))
+    check_figures("steady", fig1, problems)
     retries = [l for l in gw.log() if "source retrying" in l]
     g.log("the gateway logged %d source retries so far; the hung cameras "
           "had %s connections" % (len(retries),
@@ -299,16 +388,12 @@ def run(procs, hung):
 
     times2, probs2, gone_at = poll_paths(
         gw, TEARDOWN_S, teardown_listing,
-        until=lambda ps: sorted(ps) == ["live"])
+        until=lambda ps: sorted(ps) == ["live"], control_url=control_url)
     t_teardown_end = time.monotonic()
     fig2 = summarize("teardown of the stuck cameras' paths under the CPU "
                      "hog", times2)
     problems += probs2[:5]
-    if fig2["p99"] > P99_MAX_S:
-        problems.append("teardown: GET /v1/paths p99 %.0f ms > %.0f ms (p50 "
-                        "%.0f ms, max %.0f ms)" % (
-                            fig2["p99"] * 1000, P99_MAX_S * 1000,
-                            fig2["p50"] * 1000, fig2["max"] * 1000))
+    check_figures("teardown", fig2, problems)
     if gone_at is None:
         problems.append("the stuck cameras' paths still listed %.0f s after "
                         "their files were removed" % TEARDOWN_S)
