@@ -2,11 +2,23 @@
 # Installs what is missing, builds, and runs the whole test suite
 # (unit, element, gateway and end-to-end tests), then prints one summary line
 # "N passed, N failed, N skipped". Usage: scripts/test.sh [meson test args]
+# GW_TEST_LOAD=1 runs everything after the build (tests, sanitizer and
+# fuzzing passes) on a busy machine: scripts/cpu-hog.sh starts one busy
+# process per core before `meson test`, and they are killed by PID when this
+# command ends, also on failure or Ctrl-C.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --tests --bench
 if [ -f build/build.ninja ]; then meson setup --reconfigure build >/dev/null; else meson setup build; fi
 ninja -C build
+if [ "${GW_TEST_LOAD:-0}" = 1 ]; then
+  GW_CPU_HOG_PIDS=$(echo $(scripts/cpu-hog.sh --start $$))
+  export GW_CPU_HOG_PIDS
+  trap 'scripts/cpu-hog.sh --stop $GW_CPU_HOG_PIDS' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  echo "GW_TEST_LOAD=1: a CPU hog on each of the $(nproc) cores (PIDs $GW_CPU_HOG_PIDS)"
+fi
 rc=0
 meson test -C build --print-errorlogs "$@" || rc=$?
 /usr/bin/python3 - <<'PY'
