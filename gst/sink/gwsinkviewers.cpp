@@ -284,7 +284,7 @@ teardown_viewer (GwSink *self, Viewer *v, guint status, const char *reason, bool
 
   bool detached = false;
   for (ViewerPad &p : v->pads)
-    detached |= gw_fanout_detach (p.input->fanout, p.pad, live ? v->reader : NULL) != FALSE;
+    detached |= gw_stream_detach (p.input->fanout, p.pad, live ? v->reader : NULL) != FALSE;
   if (!detached || !live) {
     gst_element_set_state (v->reader, GST_STATE_NULL);
     if (gst_object_has_as_parent (GST_OBJECT (v->reader), GST_OBJECT (self)))
@@ -359,7 +359,7 @@ setup_reader (GwSink *self, Viewer *v, const std::vector<InputPtr> &inputs)
   if (!gst_element_sync_state_with_parent (reader))
     return "cannot start the viewer";
   for (ViewerPad &p : v->pads) {
-    if (!gw_fanout_attach (p.input->fanout, p.pad))
+    if (!gw_stream_attach (p.input->fanout, p.pad))
       GST_WARNING_OBJECT (self, "viewer %s: cannot attach %s", v->id.c_str (),
                           p.input->name.c_str ());
   }
