@@ -558,9 +558,9 @@ gw_reader_bin_class_init (GwReaderBinClass *klass)
       gobject_class, PROP_SHARED_SENDER,
       g_param_spec_boolean (
           "shared-sender", "Shared sender",
-          "When fed by a gw fan-out (gwsink, the gateway), let the fan-out's shared sender "
-          "packetize, encrypt and send this viewer's packets once connected, instead of our "
-          "own queue, payloader and webrtcbin send path (much less CPU per viewer). Set "
+          "When attached to a gw stream object (gwsink, the gateway), let the stream's shared "
+          "sender packetize, encrypt and send this viewer's packets once connected, instead of "
+          "our own queue, payloader and webrtcbin send path (much less CPU per viewer). Set "
           "before the pads are linked",
           TRUE, rw));
   g_object_class_install_property (

@@ -511,20 +511,23 @@ gw_stream_detach (GwStream *stream, GstPad *sink, GstElement *branch)
   Port *p = static_cast<Port *> (link->data);
   if (s->n_attached > 0)
     s->n_attached--;
+  gboolean linking = p->linking;
+  if (linking) {
+    /* gw_stream_feed is linking it: it finishes the detach. */
+    p->detached = TRUE;
+    p->branch = branch ? GST_ELEMENT (gst_object_ref (branch)) : NULL;
+  } else {
+    s->ports = g_list_delete_link (s->ports, link);
+  }
+  g_mutex_unlock (&s->lock);
+
   /* From now on the branch's state is the removal's business: a state
    * change of its parent racing with the asynchronous removal would bring an
    * already-NULL branch back up, to be disposed in READY or PAUSED. */
   if (branch)
     gst_element_set_locked_state (branch, TRUE);
-  if (p->linking) {
-    /* gw_stream_feed is linking it: it finishes the detach. */
-    p->detached = TRUE;
-    p->branch = branch ? GST_ELEMENT (gst_object_ref (branch)) : NULL;
-    g_mutex_unlock (&s->lock);
+  if (linking)
     return TRUE;
-  }
-  s->ports = g_list_delete_link (s->ports, link);
-  g_mutex_unlock (&s->lock);
 
   if (p->src) {
     detach_linked (s, p, branch);
