@@ -94,20 +94,15 @@ stream_free (gpointer data)
   g_free (st);
 }
 
+/* The peer connection is gone: every gate closes (the gates are atomic). */
 static void
-for_each_gate (GwReaderBin *self, GwGateMode mode, gboolean only_open)
+close_gates (GwReaderBin *self)
 {
   GST_OBJECT_LOCK (self);
   for (guint i = 0; i < self->streams->len; i++) {
     Stream *st = static_cast<Stream *> (g_ptr_array_index (self->streams, i));
-    GwKeyframeGate *gate = GW_KEYFRAME_GATE (st->gate);
-    if (!st->pay)
-      continue; /* not part of the session */
-    if (mode != GW_GATE_CLOSED && g_atomic_int_get (&st->send_mode) == SEND_SHARED)
-      continue; /* the shared sender sends it */
-    if (only_open && gw_keyframe_gate_get_mode (gate) != GW_GATE_OPEN)
-      continue;
-    gw_keyframe_gate_set_mode (gate, mode);
+    if (st->pay)
+      gw_keyframe_gate_set_mode (GW_KEYFRAME_GATE (st->gate), GW_GATE_CLOSED);
   }
   GST_OBJECT_UNLOCK (self);
 }
@@ -292,7 +287,7 @@ on_connection_state (GstElement *webrtc, GParamSpec *pspec, GwReaderBin *self)
   } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED
              || state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED) {
     gw_reader_bin_stop_shared (self);
-    for_each_gate (self, GW_GATE_CLOSED, FALSE);
+    close_gates (self);
   }
 
   g_object_notify (G_OBJECT (self), "connection-state");
