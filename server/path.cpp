@@ -1,6 +1,6 @@
 #include "path.h"
 
-#include "gwfanout.h"
+#include "gwstream.h"
 #include "manager.h"
 #include "session.h"
 
@@ -146,7 +146,7 @@ Path::stop_source ()
   {
     std::lock_guard<std::mutex> lock (streams_lock);
     for (Stream &s : streams_)
-      gw_fanout_free (s.fanout);
+      gw_stream_free (s.fanout);
     streams_.clear ();
   }
   gst_object_unref (pipeline_);
@@ -165,7 +165,7 @@ Path::on_pad_added (GstElement *src, GstPad *pad, gpointer data)
     return;
   g_autofree gchar *name = gst_pad_get_name (pad);
   g_autofree gchar *tee = g_strdup_printf ("tee-%s", name);
-  GwFanout *fanout = gw_fanout_new (GST_BIN (p->pipeline_), pad, tee);
+  GwStream *fanout = gw_stream_new (GST_BIN (p->pipeline_), pad, tee);
   if (!fanout) {
     g_warning ("path %s: cannot fan out %s", p->conf_.name.c_str (), name);
     return;
@@ -314,7 +314,7 @@ Path::shutdown ()
 bool
 Path::link_reader (GstElement *reader, std::string &reason)
 {
-  std::vector<std::pair<GstPad *, GwFanout *> > links;
+  std::vector<std::pair<GstPad *, GwStream *> > links;
   {
     std::lock_guard<std::mutex> lock (streams_lock);
     for (Stream &s : streams_) {
@@ -332,7 +332,7 @@ Path::link_reader (GstElement *reader, std::string &reason)
   gst_element_sync_state_with_parent (reader);
   bool ok = true;
   for (auto &l : links) {
-    if (!gw_fanout_attach (l.second, l.first)) {
+    if (!gw_stream_attach (l.second, l.first)) {
       reason = "cannot link the reader to the stream";
       ok = false;
     }
@@ -351,7 +351,7 @@ Path::unlink_reader (GstElement *reader)
     GstPad *pad = GST_PAD (g_value_get_object (&item));
     std::lock_guard<std::mutex> lock (streams_lock);
     for (Stream &s : streams_) {
-      if (gw_fanout_detach (s.fanout, pad, reader)) {
+      if (gw_stream_detach (s.fanout, pad, reader)) {
         detached = true;
         break;
       }

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-struct _GwFanout;
+struct _GwStream;
 
 namespace gw {
 
@@ -92,7 +92,7 @@ private:
   struct Stream
   {
     std::string name; /* video_0, audio_0 */
-    struct _GwFanout *fanout;
+    struct _GwStream *fanout;
   };
 
   PathConfig conf_;

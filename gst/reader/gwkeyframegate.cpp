@@ -3,7 +3,7 @@
 #endif
 
 #include "gwkeyframegate.h"
-#include "gwh264.h"
+#include "gwnal.h"
 
 #include <string.h>
 
@@ -24,11 +24,6 @@ struct _GwKeyframeGate
 
   /* Streaming thread only. */
   gboolean h264;
-  gboolean video;
-  /* While CLOSED: the video since the last keyframe (a keyframe first), so
-   * that a viewer starts at once when it connects instead of waiting for
-   * the camera's next keyframe. */
-  GwGop gop;
   GstBuffer *sps; /* last SPS NAL with its start code */
   GstBuffer *pps; /* last PPS NAL with its start code */
 };
@@ -61,33 +56,12 @@ gw_keyframe_gate_get_dropped (GwKeyframeGate *gate)
   return (guint)g_atomic_int_get (&gate->dropped);
 }
 
-/* Remembers the SPS and PPS NAL units of an Annex B access unit; returns
- * whether the unit holds an SPS. */
+/* Remembers the SPS and PPS NAL units of an access unit; returns whether
+ * the unit holds an SPS. */
 static gboolean
 scan_parameter_sets (GwKeyframeGate *self, GstBuffer *buf)
 {
-  GstMapInfo map;
-  if (!gst_buffer_map (buf, &map, GST_MAP_READ))
-    return FALSE;
-
-  const guint8 *d = map.data;
-  gboolean has_sps = FALSE;
-  GwNals nals;
-  gw_h264_split_nals (d, map.size, nals);
-  for (auto &n : nals) {
-    guint type = d[n.first] & 0x1f;
-    if (type != 7 && type != 8)
-      continue;
-    /* kept with its start code (00 00 01, or 00 00 00 01) */
-    gsize start = (n.first >= 4 && d[n.first - 4] == 0) ? n.first - 4 : n.first - 3;
-    GstBuffer *copy = gst_buffer_new_memdup (d + start, n.first + n.second - start);
-    gst_buffer_replace (type == 7 ? &self->sps : &self->pps, copy);
-    gst_buffer_unref (copy);
-    if (type == 7)
-      has_sps = TRUE;
-  }
-  gst_buffer_unmap (buf, &map);
-  return has_sps;
+  return gw_h264_keep_parameter_sets (buf, &self->sps, &self->pps);
 }
 
 static void
@@ -110,107 +84,15 @@ push (GwKeyframeGate *self, GstBuffer *buf)
   return ret == GST_FLOW_NOT_LINKED ? GST_FLOW_OK : ret;
 }
 
-void
-gw_gop_init (GwGop *gop)
-{
-  g_queue_init (&gop->frames);
-  gop->bytes = 0;
-}
-
-void
-gw_gop_clear (GwGop *gop)
-{
-  g_queue_clear_full (&gop->frames, (GDestroyNotify)gst_buffer_unref);
-  gop->bytes = 0;
-}
-
-void
-gw_gop_keep (GwGop *gop, GstBuffer *buf)
-{
-  if (!GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT))
-    gw_gop_clear (gop);
-  else if (g_queue_is_empty (&gop->frames))
-    return; /* no keyframe to start from yet */
-  gsize size = gst_buffer_get_size (buf);
-  if (gop->frames.length >= GW_GOP_MAX_BUFFERS || gop->bytes + size > GW_GOP_MAX_BYTES) {
-    GST_DEBUG ("GOP over %u buffers or %u bytes: not kept", GW_GOP_MAX_BUFFERS, GW_GOP_MAX_BYTES);
-    gw_gop_clear (gop);
-    return;
-  }
-  g_queue_push_tail (&gop->frames, gst_buffer_ref (buf));
-  gop->bytes += size;
-}
-
-static void
-clear_gop (GwKeyframeGate *self)
-{
-  gw_gop_clear (&self->gop);
-}
-
-GstClockTime
-gw_gop_retime_time (guint i, guint n, GstClockTime next, GstClockTime orig)
-{
-  if (!GST_CLOCK_TIME_IS_VALID (next) || next < (GstClockTime)n * GW_GOP_STEP)
-    return orig;
-  return next - (GstClockTime)(n - i) * GW_GOP_STEP;
-}
-
-GstBuffer *
-gw_gop_retime (GstBuffer *buf, guint i, guint n, GstClockTime next)
-{
-  GstClockTime t = gw_gop_retime_time (i, n, next, GST_BUFFER_PTS (buf));
-  if (t == GST_BUFFER_PTS (buf))
-    return buf;
-  buf = gst_buffer_make_writable (buf);
-  GST_BUFFER_PTS (buf) = t;
-  if (GST_BUFFER_DTS_IS_VALID (buf))
-    GST_BUFFER_DTS (buf) = t;
-  GST_BUFFER_DURATION (buf) = GW_GOP_STEP;
-  return buf;
-}
-
 /* Prepends the last SPS and PPS seen to a keyframe that lacks them. */
 static GstBuffer *
 with_parameter_sets (GwKeyframeGate *self, GstBuffer *buf, gboolean has_sps)
 {
-  if (!self->h264 || has_sps || !self->sps || !self->pps)
+  if (!self->h264)
     return buf;
-  GST_DEBUG_OBJECT (self, "keyframe without SPS/PPS: prepending the last ones");
-  GstBuffer *out = gst_buffer_new ();
-  gst_buffer_copy_into (out, buf, (GstBufferCopyFlags)(GST_BUFFER_COPY_METADATA), 0, -1);
-  gst_buffer_append_memory (out, gst_buffer_get_all_memory (self->sps));
-  gst_buffer_append_memory (out, gst_buffer_get_all_memory (self->pps));
-  return gst_buffer_append (out, buf);
-}
-
-/* WAITING with a kept GOP: sends it at once, retimed to end just before
- * @next (so the viewer decodes up to the live picture quickly and then
- * plays as close to live as everyone else), then @next. */
-static GstFlowReturn
-flush_gop (GwKeyframeGate *self, GstBuffer *next)
-{
-  g_atomic_int_compare_and_exchange (&self->mode, GW_GATE_WAITING, GW_GATE_OPEN);
-  guint n = self->gop.frames.length;
-  GstClockTime t = GST_BUFFER_PTS (next);
-  GST_DEBUG_OBJECT (self, "starting from the %u frames kept since the last keyframe", n);
-  GstFlowReturn ret = GST_FLOW_OK;
-  for (guint i = 0; i < n; i++) {
-    GstBuffer *buf = static_cast<GstBuffer *> (g_queue_pop_head (&self->gop.frames));
-    if (ret != GST_FLOW_OK) {
-      gst_buffer_unref (buf);
-      continue;
-    }
-    buf = gw_gop_retime (buf, i, n, t);
-    if (i == 0)
-      buf = with_parameter_sets (self, buf, scan_parameter_sets (self, buf));
-    ret = push (self, buf);
-  }
-  clear_gop (self);
-  if (ret != GST_FLOW_OK) {
-    gst_buffer_unref (next);
-    return ret;
-  }
-  return push (self, next);
+  if (!has_sps && self->sps && self->pps)
+    GST_DEBUG_OBJECT (self, "keyframe without SPS/PPS: prepending the last ones");
+  return gw_h264_with_parameter_sets (buf, has_sps, self->sps, self->pps);
 }
 
 static GstFlowReturn
@@ -219,20 +101,8 @@ gw_keyframe_gate_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   GwKeyframeGate *self = GW_KEYFRAME_GATE (parent);
   GwGateMode mode = (GwGateMode)g_atomic_int_get (&self->mode);
 
-  if (G_LIKELY (mode == GW_GATE_OPEN)) {
-    if (G_UNLIKELY (!g_queue_is_empty (&self->gop.frames)))
-      clear_gop (self); /* opened directly, from CLOSED */
+  if (G_LIKELY (mode == GW_GATE_OPEN))
     return push (self, buf);
-  }
-
-  if (mode == GW_GATE_CLOSED) {
-    if (self->video)
-      gw_gop_keep (&self->gop, buf);
-  } else if (!g_queue_is_empty (&self->gop.frames)
-             && GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT))
-    return flush_gop (self, buf);
-  else
-    clear_gop (self);
 
   gboolean has_sps = self->h264 ? scan_parameter_sets (self, buf) : FALSE;
   gboolean delta = GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
@@ -263,12 +133,6 @@ gw_keyframe_gate_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     gst_event_parse_caps (event, &caps);
     const GstStructure *s = gst_caps_get_structure (caps, 0);
     self->h264 = s && gst_structure_has_name (s, "video/x-h264");
-    self->video = s && g_str_has_prefix (gst_structure_get_name (s), "video/");
-    /* New caps (a resolution change): frames kept under the old ones would
-     * not decode with the new parameter sets. */
-    clear_gop (self);
-  } else if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
-    clear_gop (self);
   }
   return gst_pad_event_default (pad, parent, event);
 }
@@ -279,7 +143,6 @@ gw_keyframe_gate_finalize (GObject *object)
   GwKeyframeGate *self = GW_KEYFRAME_GATE (object);
   gst_clear_buffer (&self->sps);
   gst_clear_buffer (&self->pps);
-  clear_gop (self);
   G_OBJECT_CLASS (gw_keyframe_gate_parent_class)->finalize (object);
 }
 
@@ -303,7 +166,6 @@ static void
 gw_keyframe_gate_init (GwKeyframeGate *self)
 {
   self->mode = GW_GATE_CLOSED;
-  gw_gop_init (&self->gop);
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad, gw_keyframe_gate_chain);
   gst_pad_set_event_function (self->sinkpad, gw_keyframe_gate_sink_event);

@@ -1,13 +1,23 @@
-/* gwreaderbin-private.h: what the two halves of gwreaderbin share, and
- * nothing else may use:
- *   gwreaderbin.cpp        the element: pads, properties, signals, ICE
- *                          settings, peer-connection state, bin overrides;
+/* gwreaderbin-private.h: what the files of gwreaderbin share, and nothing
+ * else may use. Calls go one way only (no file calls back into one that
+ * calls it):
+ *   gwreaderbin.cpp        the element: pads, properties, signals,
+ *                          peer-connection state, bin overrides; calls the
+ *                          three below;
  *   gwreadernegotiate.cpp  the payloaders and the answer/offer flows that
- *                          drive webrtcbin.
+ *                          drive webrtcbin; calls gwreaderice.cpp;
+ *   gwreadershared.cpp     once connected: each stream sent by its stream's
+ *                          shared sender, or fed by the stream's tee to its
+ *                          own send path; calls gwreaderice.cpp;
+ *   gwreaderice.cpp        ICE settings, and the selected pair's socket.
  *
- * Locking: the object lock protects the streams array, the properties and the
- * negotiation fields. It is never held while emitting a signal, changing an
- * element's state, or calling into webrtcbin.
+ * Locking: the object lock protects the streams array, the properties, the
+ * negotiation fields and the per-stream sending fields. It is never held
+ * while emitting a signal, changing an element's state, linking, or calling
+ * into webrtcbin, a stream (gwstream.h) or a sender (gwsender.h).
+ * Threads: action signals come from the caller's thread; webrtcbin's signals
+ * and notifies from its own threads; input events from the stream's
+ * streaming thread.
  */
 #pragma once
 
@@ -15,8 +25,10 @@
 #include "gwkeyframegate.h"
 #include "gwsdp.h"
 #include "gwsender.h"
+#include "gwstream.h"
 
 #include <gst/webrtc/webrtc.h>
+#include <sys/socket.h>
 
 /* A function, not a shared global: the plugin module and a program linking
  * the elements' static library would otherwise both define the variable. */
@@ -35,13 +47,20 @@ typedef struct
   GstPad *webrtc_pad; /* requested webrtcbin pad, ref held */
   GstCaps *caps;      /* input caps, NULL until they arrive */
   GstCaps *rtp_caps;  /* what we send, fixed at negotiation */
-  /* How the packets go out (atomic): SEND_UNDECIDED until the first buffer
-   * or the connection; SEND_SHARED while the fan-out's shared sender sends
-   * them (our input is then dropped at the door); SEND_OWN through our
-   * queue, gate, payloader and webrtcbin. */
+  /* The stream object feeding this pad, when it attached us through its
+   * query (object lock; a ref): it gives us its events until we ask it for
+   * buffers (gw_stream_feed). NULL when linked to anything else, which then
+   * feeds us from the start. */
+  GwStream *stream;
+  /* How the packets go out (atomic): SEND_UNDECIDED until connected;
+   * SEND_SHARED while the stream's shared sender sends them (our queue,
+   * gate and payloader get no buffers); SEND_OWN through our queue, gate,
+   * payloader and webrtcbin, fed by the stream's tee. */
   gint send_mode;
-  GwSender *sender; /* object lock; the fan-out's, when shared */
+  GwSender *sender; /* object lock; the stream's, when shared (a ref) */
   guint sender_id;  /* object lock; 0 when not registered */
+  gint registering; /* atomic: the shared sender was tried (once) */
+  gint fed;         /* atomic: our own path was started (once) */
 } Stream;
 
 enum
@@ -78,6 +97,9 @@ struct _GwReaderBin
   guint caps_timeout;
   gboolean shared_sender;
   GstWebRTCPeerConnectionState connection_state;
+  /* webrtcbin's DTLS-SRTP encoder, once it said its keys are set
+   * ("on-key-set"): a ref, object lock. */
+  GstElement *keyed_encoder;
 
   NegState neg;
   gboolean offerer;
@@ -87,21 +109,32 @@ struct _GwReaderBin
   gint answered;                /* atomic: caller's promise replied */
 };
 
-/* ---- gwreaderbin.cpp */
+/* ---- gwreaderice.cpp */
 
 /* Gives webrtcbin the STUN/TURN servers, ports and addresses of the
  * properties. Before the first send pad is requested. */
 void gw_reader_bin_apply_ice_config (GwReaderBin *self);
+/* The socket (owned by the ICE agent) and remote address of the pair ICE
+ * selected for the transport of @webrtc_pad; FALSE with @error if there is
+ * none or it is relayed (TURN). Any thread. */
+gboolean gw_reader_bin_selected_pair (GwReaderBin *self, GstPad *webrtc_pad, int *fd,
+                                      struct sockaddr_storage *remote, guint *remote_len,
+                                      GError **error);
 
 /* ---- gwreadershared.cpp */
 
-/* Decides, once, whether @st's packets go through its fan-out's shared
- * sender; returns the mode (SEND_SHARED or SEND_OWN). Any thread. */
-gint gw_reader_bin_decide_send (GwReaderBin *self, Stream *st);
-/* Connected: registers the shared streams with their senders (ICE socket
- * and SRTP keys from webrtcbin). A stream that cannot be shared falls back
- * to its own path; returns whether any stream did. */
-gboolean gw_reader_bin_start_shared (GwReaderBin *self);
+/* A QUERY_DOWNSTREAM probe on each input pad: takes the attach query of a
+ * stream object (gwstream.h). */
+GstPadProbeReturn gw_reader_bin_on_input_query (GstPad *pad, GstPadProbeInfo *info,
+                                                gpointer stream);
+/* Connected, or the DTLS keys just set: each negotiated stream is sent by
+ * its stream's shared sender (ICE socket and SRTP keys from webrtcbin) if it
+ * can be, else by our own path, fed by the stream's tee from now on, its gate
+ * waiting for the keyframe the stream gives first. Waits (returns, to be
+ * called again) while connected without keys. Any thread, never with a lock. */
+void gw_reader_bin_start_sending (GwReaderBin *self);
+/* webrtcbin's DTLS-SRTP encoder set its keys ("on-key-set"). */
+void gw_reader_bin_on_key_set (GstElement *encoder, gpointer weak_self);
 /* Unregisters every stream from its sender; after it, no socket of ours is
  * used by a sender. */
 void gw_reader_bin_stop_shared (GwReaderBin *self);

@@ -1,15 +1,19 @@
 /* gwreaderbin: one WebRTC viewer. See gwreaderbin.h for the contract.
  *
  * Per request pad:  ghost ─> queue (leaky) ─> gwkeyframegate ─> payloader ─> webrtcbin
+ * Attached by a stream object (gwstream.h), the ghost gets the stream's
+ * events only; once connected, either the stream's shared sender sends the
+ * packets and this path stays idle, or the stream's tee feeds the ghost.
  * The payloader and its webrtcbin pad are added when the session is
  * negotiated, once the input caps are known; the gate stays closed until the
  * peer connection is up, then lets the stream start on a keyframe.
  *
  * This file holds the element: its type, request pads, properties and
- * signals, the ICE settings and peer-connection state, and the bin
- * overrides. Payloading and the answer/offer flows are in
- * gwreadernegotiate.cpp; what both share, and the locking rules, are in
- * gwreaderbin-private.h.
+ * signals, the peer-connection state, and the bin overrides. Payloading and
+ * the answer/offer flows are in gwreadernegotiate.cpp, the hand-over to the
+ * shared sender or the stream's tee once connected in gwreadershared.cpp, the
+ * ICE settings in gwreaderice.cpp; what they share, which calls which, and
+ * the locking rules, in gwreaderbin-private.h.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -78,23 +82,20 @@ stream_free (gpointer data)
   gst_clear_object (&st->pay);
   if (st->sender)
     gw_sender_unref (st->sender);
+  if (st->stream)
+    gw_stream_unref (st->stream);
   g_free (st);
 }
 
+/* The peer connection is gone: every gate closes (the gates are atomic). */
 static void
-for_each_gate (GwReaderBin *self, GwGateMode mode, gboolean only_open)
+close_gates (GwReaderBin *self)
 {
   GST_OBJECT_LOCK (self);
   for (guint i = 0; i < self->streams->len; i++) {
     Stream *st = static_cast<Stream *> (g_ptr_array_index (self->streams, i));
-    GwKeyframeGate *gate = GW_KEYFRAME_GATE (st->gate);
-    if (!st->pay)
-      continue; /* not part of the session */
-    if (mode != GW_GATE_CLOSED && g_atomic_int_get (&st->send_mode) == SEND_SHARED)
-      continue; /* the shared sender sends it */
-    if (only_open && gw_keyframe_gate_get_mode (gate) != GW_GATE_OPEN)
-      continue;
-    gw_keyframe_gate_set_mode (gate, mode);
+    if (st->pay)
+      gw_keyframe_gate_set_mode (GW_KEYFRAME_GATE (st->gate), GW_GATE_CLOSED);
   }
   GST_OBJECT_UNLOCK (self);
 }
@@ -138,17 +139,6 @@ on_input_event (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   if (waiting)
     gst_element_call_async (GST_ELEMENT (self), negotiate_async, NULL, NULL);
   return GST_PAD_PROBE_OK;
-}
-
-/* Buffers of a stream the shared sender sends stop at the door: our queue,
- * gate and payloader stay idle (caps and other events still pass, for
- * webrtcbin to negotiate). */
-static GstPadProbeReturn
-on_input_buffer (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
-{
-  Stream *st = static_cast<Stream *> (user_data);
-  return gw_reader_bin_decide_send (st->self, st) == SEND_SHARED ? GST_PAD_PROBE_DROP
-                                                                 : GST_PAD_PROBE_OK;
 }
 
 static GstPad *
@@ -197,9 +187,8 @@ gw_reader_bin_request_new_pad (GstElement *element, GstPadTemplate *templ, const
   st->queue = GST_ELEMENT (gst_object_ref (queue));
   st->gate = GST_ELEMENT (gst_object_ref (gate));
   gst_pad_add_probe (target, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_input_event, st, NULL);
-  gst_pad_add_probe (target,
-                     (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST),
-                     on_input_buffer, st, NULL);
+  /* A stream object attaching us asks first (gwstream.h). */
+  gst_pad_add_probe (ghost, GST_PAD_PROBE_TYPE_QUERY_BOTH, gw_reader_bin_on_input_query, st, NULL);
   GST_OBJECT_LOCK (self);
   g_ptr_array_add (self->streams, st);
   GST_OBJECT_UNLOCK (self);
@@ -267,71 +256,6 @@ gw_reader_bin_prepare (void)
   }
 }
 
-void
-gw_reader_bin_apply_ice_config (GwReaderBin *self)
-{
-  GST_OBJECT_LOCK (self);
-  g_autofree gchar *stun = g_strdup (self->stun_server);
-  g_autofree gchar *turns = g_strdup (self->turn_servers);
-  g_autofree gchar *addrs = g_strdup (self->ice_addresses);
-  guint min_port = self->min_port, max_port = self->max_port;
-  GST_OBJECT_UNLOCK (self);
-
-  if (stun && *stun)
-    g_object_set (self->webrtcbin, "stun-server", stun, NULL);
-  if (turns && *turns) {
-    g_auto (GStrv) list = g_strsplit (turns, ",", -1);
-    for (guint i = 0; list[i]; i++) {
-      gchar *url = g_strstrip (list[i]);
-      gboolean ok = FALSE;
-      if (*url)
-        g_signal_emit_by_name (self->webrtcbin, "add-turn-server", url, &ok);
-      if (*url && !ok)
-        GST_WARNING_OBJECT (self, "TURN server %u not accepted", i);
-    }
-  }
-
-  GstObject *ice = NULL;
-  g_object_get (self->webrtcbin, "ice-agent", &ice, NULL);
-  if (!ice)
-    return;
-  /* Browsers reach us over UDP; ICE-TCP only costs sockets. */
-  if (g_object_class_find_property (G_OBJECT_GET_CLASS (ice), "ice-tcp"))
-    g_object_set (ice, "ice-tcp", FALSE, NULL);
-  /* libnice built with UPnP IGD support asks the LAN's router for a port
-   * mapping and holds "gathering done" back for up to 200 ms waiting for it:
-   * a server has no use for that, and every viewer's answer would wait. */
-  GObject *agent = NULL;
-  if (g_object_class_find_property (G_OBJECT_GET_CLASS (ice), "agent"))
-    g_object_get (ice, "agent", &agent, NULL);
-  if (agent && g_object_class_find_property (G_OBJECT_GET_CLASS (agent), "upnp"))
-    g_object_set (agent, "upnp", FALSE, NULL);
-  /* A viewer that vanishes without a word (closed laptop, killed browser)
-   * must end: with keepalive connectivity checks libnice notices the peer
-   * stopped answering and the connection fails (about 50 s); without them
-   * it stays "connected" for ever. */
-  if (agent && g_object_class_find_property (G_OBJECT_GET_CLASS (agent), "keepalive-conncheck"))
-    g_object_set (agent, "keepalive-conncheck", TRUE, NULL);
-  g_clear_object (&agent);
-  if (max_port && max_port >= min_port)
-    g_object_set (ice, "max-rtp-port", max_port, "min-rtp-port", min_port, NULL);
-  else if (min_port)
-    g_object_set (ice, "min-rtp-port", min_port, NULL);
-  if (addrs && *addrs) {
-    g_auto (GStrv) list = g_strsplit (addrs, ",", -1);
-    for (guint i = 0; list[i]; i++) {
-      gchar *a = g_strstrip (list[i]);
-      gboolean ok = FALSE;
-      if (!*a)
-        continue;
-      g_signal_emit_by_name (ice, "add-local-ip-address", a, &ok);
-      if (!ok)
-        GST_WARNING_OBJECT (self, "ICE address %s not usable", a);
-    }
-  }
-  gst_object_unref (ice);
-}
-
 static void
 on_ice_candidate (GstElement *webrtc, guint mline, gchar *candidate, GwReaderBin *self)
 {
@@ -352,12 +276,11 @@ on_connection_state (GstElement *webrtc, GParamSpec *pspec, GwReaderBin *self)
   GST_INFO_OBJECT (self, "peer connection %d", state);
 
   if (state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED) {
-    gw_reader_bin_start_shared (self);
-    for_each_gate (self, GW_GATE_WAITING, FALSE);
+    gw_reader_bin_start_sending (self);
   } else if (state == GST_WEBRTC_PEER_CONNECTION_STATE_FAILED
              || state == GST_WEBRTC_PEER_CONNECTION_STATE_CLOSED) {
     gw_reader_bin_stop_shared (self);
-    for_each_gate (self, GW_GATE_CLOSED, FALSE);
+    close_gates (self);
   }
 
   g_object_notify (G_OBJECT (self), "connection-state");
@@ -377,11 +300,27 @@ on_connection_state (GstElement *webrtc, GParamSpec *pspec, GwReaderBin *self)
  * (2 s behind an rtspsrc with its default latency), overflowing our queue
  * and adding delay to a relay that should send what it gets at once. */
 static void
+free_weak_ref (gpointer data, GClosure *closure)
+{
+  GWeakRef *ref = static_cast<GWeakRef *> (data);
+  g_weak_ref_clear (ref);
+  g_free (ref);
+}
+
+/* ... and its DTLS-SRTP encoder tells when the keys the shared sender needs
+ * are set ("on-key-set", emitted on the DTLS thread). */
+static void
 gw_reader_bin_deep_element_added (GstBin *bin, GstBin *sub_bin, GstElement *child)
 {
   GstElementFactory *factory = gst_element_get_factory (child);
   if (factory && g_str_equal (GST_OBJECT_NAME (factory), "clocksync"))
     g_object_set (child, "sync", FALSE, NULL);
+  if (g_signal_lookup ("on-key-set", G_OBJECT_TYPE (child))) {
+    GWeakRef *ref = g_new0 (GWeakRef, 1);
+    g_weak_ref_init (ref, bin);
+    g_signal_connect_data (child, "on-key-set", G_CALLBACK (gw_reader_bin_on_key_set), ref,
+                           free_weak_ref, (GConnectFlags)0);
+  }
   GST_BIN_CLASS (gw_reader_bin_parent_class)->deep_element_added (bin, sub_bin, child);
 }
 
@@ -510,6 +449,9 @@ gw_reader_bin_dispose (GObject *object)
   gw_reader_bin_cancel_timer (self);
   if (self->webrtcbin)
     g_signal_handlers_disconnect_by_data (self->webrtcbin, self);
+  GST_OBJECT_LOCK (self);
+  gst_clear_object (&self->keyed_encoder);
+  GST_OBJECT_UNLOCK (self);
   G_OBJECT_CLASS (gw_reader_bin_parent_class)->dispose (object);
 }
 
@@ -604,9 +546,9 @@ gw_reader_bin_class_init (GwReaderBinClass *klass)
       gobject_class, PROP_SHARED_SENDER,
       g_param_spec_boolean (
           "shared-sender", "Shared sender",
-          "When fed by a gw fan-out (gwsink, the gateway), let the fan-out's shared sender "
-          "packetize, encrypt and send this viewer's packets once connected, instead of our "
-          "own queue, payloader and webrtcbin send path (much less CPU per viewer). Set "
+          "When attached to a gw stream object (gwsink, the gateway), let the stream's shared "
+          "sender packetize, encrypt and send this viewer's packets once connected, instead of "
+          "our own queue, payloader and webrtcbin send path (much less CPU per viewer). Set "
           "before the pads are linked",
           TRUE, rw));
   g_object_class_install_property (

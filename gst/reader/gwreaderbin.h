@@ -7,6 +7,14 @@
  * from the SDP (payload type, profile-level-id, config-interval=-1, MTU 1200)
  * feeding webrtcbin.
  *
+ * Attached by a gw stream object (gwstream.h: gwsink, the gateway), a pad
+ * answers the stream's attach query and gets only the stream's events (its
+ * caps, for negotiation) until the viewer is connected; then the stream's
+ * shared sender sends its packets (shared-sender=true, a direct ICE pair, an
+ * AES-128 SRTP profile), or it asks the stream to feed it and its own path
+ * sends them, starting from the stream's kept GOP. Linked to anything else,
+ * it is fed from the start and its own path sends once connected.
+ *
  * The bin speaks SDP and ICE, never HTTP:
  *
  *  Action signals (call with g_signal_emit_by_name):

@@ -1,9 +1,16 @@
-/* gwreadershared.cpp: a reader's streams sent by their fan-out's shared
- * sender (gwsender.h). Once the peer connection is up, each such stream hands
- * the sender what webrtcbin negotiated — SSRC and payload type, the SRTP keys
- * from the DTLS handshake, the socket and remote address ICE selected — and
- * the reader's own send path stays idle. Anything missing (a TURN relay, a
- * cipher the sender does not do) falls back to the reader's own path.
+/* gwreadershared.cpp: how a reader's streams are sent once its viewer is
+ * connected. A stream attached by a stream object (gwstream.h) gets only its
+ * events until then. Connected, each negotiated stream either hands the
+ * stream's shared sender (gwsender.h) what webrtcbin negotiated — SSRC and
+ * payload type, the SRTP keys from the DTLS handshake, the socket and remote
+ * address ICE selected — or, when that cannot be (a TURN relay, a cipher the
+ * sender does not do, shared-sender=false), asks the stream to feed its own
+ * path (queue, gate, payloader, webrtcbin), which starts from the stream's
+ * kept GOP.
+ *
+ * Nothing here waits: the keys are known when webrtcbin's DTLS-SRTP encoder
+ * says so ("on-key-set"), the connection when webrtcbin notifies it; each of
+ * the two calls gw_reader_bin_start_sending, which acts once both are there.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -11,23 +18,47 @@
 
 #include "gwreaderbin-private.h"
 
-#include <nice/agent.h>
-#include <sys/socket.h>
+GstPadProbeReturn
+gw_reader_bin_on_input_query (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  GwStream *stream = gw_stream_accept_attach (GST_PAD_PROBE_INFO_QUERY (info));
+  if (!stream)
+    return GST_PAD_PROBE_OK;
+  Stream *st = static_cast<Stream *> (user_data);
+  GST_OBJECT_LOCK (st->self);
+  GwStream *old = st->stream;
+  st->stream = stream;
+  GST_OBJECT_UNLOCK (st->self);
+  if (old)
+    gw_stream_unref (old);
+  GST_DEBUG_OBJECT (st->self, "%s: attached to a stream, fed once connected", st->name);
+  return GST_PAD_PROBE_HANDLED;
+}
 
-gint
-gw_reader_bin_decide_send (GwReaderBin *self, Stream *st)
+/* Decides, once, whether @st's packets go through its stream's shared
+ * sender; returns the mode (SEND_SHARED or SEND_OWN). */
+static gint
+decide_send (GwReaderBin *self, Stream *st)
 {
   gint mode = g_atomic_int_get (&st->send_mode);
   if (mode != SEND_UNDECIDED)
     return mode;
-  GwSender *sender = gw_sender_from_pad (st->ghost);
   GST_OBJECT_LOCK (self);
   gboolean wanted = self->shared_sender;
+  GwStream *stream = st->stream ? gw_stream_ref (st->stream) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  GwSender *sender = stream && wanted ? gw_stream_get_sender (stream) : NULL;
+  if (stream)
+    gw_stream_unref (stream);
+
+  GST_OBJECT_LOCK (self);
   mode = g_atomic_int_get (&st->send_mode);
   if (mode == SEND_UNDECIDED) {
-    mode = sender && wanted ? SEND_SHARED : SEND_OWN;
-    if (mode == SEND_SHARED && !st->sender)
-      st->sender = gw_sender_ref (sender);
+    mode = sender ? SEND_SHARED : SEND_OWN;
+    if (mode == SEND_SHARED && !st->sender) {
+      st->sender = sender;
+      sender = NULL;
+    }
     g_atomic_int_set (&st->send_mode, mode);
   }
   GST_OBJECT_UNLOCK (self);
@@ -37,11 +68,29 @@ gw_reader_bin_decide_send (GwReaderBin *self, Stream *st)
   return mode;
 }
 
-/* The srtpenc inside webrtcbin (one transport: BUNDLE). */
-static GstElement *
-find_srtpenc (GstElement *webrtcbin)
+/* The nick of enum property @name of @obj, or "" (the SRTP element's cipher
+ * and authentication are enums of its own library: we compare their
+ * documented names, not their values). */
+static const gchar *
+enum_nick (GObject *obj, const gchar *name)
 {
-  GstIterator *it = gst_bin_iterate_recurse (GST_BIN (webrtcbin));
+  GParamSpec *pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (obj), name);
+  if (!pspec || !G_IS_PARAM_SPEC_ENUM (pspec))
+    return "";
+  gint v = 0;
+  g_object_get (obj, name, &v, NULL);
+  GEnumValue *ev = g_enum_get_value (G_PARAM_SPEC_ENUM (pspec)->enum_class, v);
+  return ev ? ev->value_nick : "";
+}
+
+/* The SRTP element inside the DTLS-SRTP encoder @encoder: the child that
+ * has the keys, known by its properties. A new ref or NULL. */
+static GstElement *
+srtp_child (GstElement *encoder)
+{
+  if (!GST_IS_BIN (encoder))
+    return NULL;
+  GstIterator *it = gst_bin_iterate_elements (GST_BIN (encoder));
   GValue v = G_VALUE_INIT;
   GstElement *found = NULL;
   gboolean done = FALSE;
@@ -49,8 +98,10 @@ find_srtpenc (GstElement *webrtcbin)
     switch (gst_iterator_next (it, &v)) {
     case GST_ITERATOR_OK: {
       GstElement *e = GST_ELEMENT (g_value_get_object (&v));
-      GstElementFactory *f = gst_element_get_factory (e);
-      if (f && g_str_equal (GST_OBJECT_NAME (f), "srtpenc"))
+      GObjectClass *klass = G_OBJECT_GET_CLASS (e);
+      if (g_object_class_find_property (klass, "key")
+          && g_object_class_find_property (klass, "rtp-cipher")
+          && g_object_class_find_property (klass, "rtp-auth"))
         found = GST_ELEMENT (gst_object_ref (e));
       g_value_reset (&v);
       break;
@@ -68,11 +119,32 @@ find_srtpenc (GstElement *webrtcbin)
   return found;
 }
 
-/* Fills @out from webrtcbin's state for the stream sent on @wpad. @key and
- * @addr hold what @out points to. */
+/* The SRTP master key and salt the DTLS handshake gave @encoder, and the
+ * authentication tag length. */
 static gboolean
-viewer_params (GwReaderBin *self, Stream *st, GwSenderViewer *out, GstBuffer **key,
-               struct sockaddr_storage *addr, GError **error)
+srtp_keys (GstElement *encoder, GstBuffer **key, gboolean *auth_80, GError **error)
+{
+  g_autoptr (GstElement) srtp = srtp_child (encoder);
+  const gchar *cipher = "", *auth = "";
+  if (srtp) {
+    g_object_get (srtp, "key", key, NULL);
+    cipher = enum_nick (G_OBJECT (srtp), "rtp-cipher");
+    auth = enum_nick (G_OBJECT (srtp), "rtp-auth");
+  }
+  gboolean auth_ok = g_str_equal (auth, "hmac-sha1-80") || g_str_equal (auth, "hmac-sha1-32");
+  if (!*key || !g_str_equal (cipher, "aes-128-icm") || !auth_ok) {
+    g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_STATE,
+                 "no AES-128 SRTP keys (cipher '%s', auth '%s')", cipher, auth);
+    return FALSE;
+  }
+  *auth_80 = g_str_equal (auth, "hmac-sha1-80");
+  return TRUE;
+}
+
+/* Registers @st with @sender; FALSE with @error if it cannot be shared. */
+static gboolean
+register_shared (GwReaderBin *self, Stream *st, GwSender *sender, GstElement *encoder,
+                 GError **error)
 {
   const GstStructure *s = gst_caps_get_structure (st->rtp_caps, 0);
   guint ssrc = 0;
@@ -81,148 +153,112 @@ viewer_params (GwReaderBin *self, Stream *st, GwSenderViewer *out, GstBuffer **k
     g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_STATE, "no SSRC or payload type");
     return FALSE;
   }
-  out->ssrc = ssrc;
-  out->pt = pt;
+  GwSenderViewer v = {};
+  v.ssrc = ssrc;
+  v.pt = pt;
+  g_autoptr (GstBuffer) key = NULL;
+  if (!srtp_keys (encoder, &key, &v.auth_80, error))
+    return FALSE;
+  struct sockaddr_storage addr = {};
+  if (!gw_reader_bin_selected_pair (self, st->webrtc_pad, &v.fd, &addr, &v.remote_len, error))
+    return FALSE;
+  v.remote = (const struct sockaddr *)&addr;
 
-  g_autoptr (GstElement) enc = find_srtpenc (self->webrtcbin);
-  gint cipher = 0, auth = 0;
-  if (enc)
-    g_object_get (enc, "key", key, "rtp-cipher", &cipher, "rtp-auth", &auth, NULL);
-  /* GstSrtpCipherType 1 = AES-128-ICM; GstSrtpAuthType 1/2 = HMAC-SHA1-32/80 */
-  if (!*key || cipher != 1 || (auth != 1 && auth != 2)) {
-    g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_STATE,
-                 "no AES-128 SRTP keys (cipher %d, auth %d)", cipher, auth);
+  GstMapInfo map;
+  if (!gst_buffer_map (key, &map, GST_MAP_READ)) {
+    g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_STATE, "unreadable SRTP key");
     return FALSE;
   }
-  out->auth_80 = auth == 2;
-
-  /* webrtcbin sink pad -> transceiver -> sender -> DTLS -> ICE transport ->
-   * nice stream id; the agent from the ICE object. */
-  g_autoptr (GstWebRTCRTPTransceiver) trans = NULL;
-  g_object_get (st->webrtc_pad, "transceiver", &trans, NULL);
-  g_autoptr (GstWebRTCRTPSender) sender = NULL;
-  if (trans)
-    g_object_get (trans, "sender", &sender, NULL);
-  g_autoptr (GstWebRTCDTLSTransport) dtls = NULL;
-  if (sender)
-    g_object_get (sender, "transport", &dtls, NULL);
-  g_autoptr (GstWebRTCICETransport) icet = NULL;
-  if (dtls)
-    g_object_get (dtls, "transport", &icet, NULL);
-  GObject *stream = NULL;
-  if (icet && g_object_class_find_property (G_OBJECT_GET_CLASS (icet), "stream"))
-    g_object_get (icet, "stream", &stream, NULL);
-  guint stream_id = 0;
-  if (stream)
-    g_object_get (stream, "stream-id", &stream_id, NULL);
-  g_clear_object (&stream);
-  GObject *ice = NULL, *agent = NULL;
-  g_object_get (self->webrtcbin, "ice-agent", &ice, NULL);
-  if (ice && g_object_class_find_property (G_OBJECT_GET_CLASS (ice), "agent"))
-    g_object_get (ice, "agent", &agent, NULL);
-  g_clear_object (&ice);
-
-  gboolean ok = FALSE;
-  if (agent && stream_id) {
-    NiceAgent *na = NICE_AGENT (agent);
-    NiceCandidate *local = NULL, *remote = NULL;
-    GSocket *sock = nice_agent_get_selected_socket (na, stream_id, 1);
-    if (sock && nice_agent_get_selected_pair (na, stream_id, 1, &local, &remote) && remote && local
-        && local->type != NICE_CANDIDATE_TYPE_RELAYED) {
-      nice_address_copy_to_sockaddr (&remote->addr, (struct sockaddr *)addr);
-      out->remote = (const struct sockaddr *)addr;
-      out->remote_len = addr->ss_family == AF_INET6 ? sizeof (struct sockaddr_in6)
-                                                    : sizeof (struct sockaddr_in);
-      out->fd = g_socket_get_fd (sock);
-      ok = out->fd >= 0;
-    }
-    g_clear_object (&sock);
-  }
-  g_clear_object (&agent);
-  if (!ok)
-    g_set_error (error, GW_READER_ERROR, GW_READER_ERROR_STATE,
-                 "no directly usable ICE socket (relayed, or none selected)");
-  return ok;
-}
-
-static gboolean
-still_connected (GwReaderBin *self)
-{
+  v.key = map.data;
+  v.key_len = map.size;
+  guint id = gw_sender_add (sender, &v, error);
+  gst_buffer_unmap (key, &map);
+  if (!id)
+    return FALSE;
   GST_OBJECT_LOCK (self);
-  gboolean c = self->connection_state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED;
+  st->sender_id = id;
   GST_OBJECT_UNLOCK (self);
-  return c;
+  return TRUE;
 }
 
-gboolean
-gw_reader_bin_start_shared (GwReaderBin *self)
+/* Our own path sends @st from now on: its gate waits for the keyframe the
+ * stream gives first, then the stream feeds it. Once. */
+static void
+start_own (GwReaderBin *self, Stream *st)
+{
+  if (!g_atomic_int_compare_and_exchange (&st->fed, 0, 1))
+    return;
+  gw_keyframe_gate_set_mode (GW_KEYFRAME_GATE (st->gate), GW_GATE_WAITING);
+  GST_OBJECT_LOCK (self);
+  GwStream *stream = st->stream ? gw_stream_ref (st->stream) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (stream) {
+    if (!gw_stream_feed (stream, st->ghost))
+      GST_WARNING_OBJECT (self, "%s: the stream cannot feed us", st->name);
+    gw_stream_unref (stream);
+  }
+  GST_INFO_OBJECT (self, "%s: sent by our own path", st->name);
+}
+
+void
+gw_reader_bin_start_sending (GwReaderBin *self)
 {
   GST_OBJECT_LOCK (self);
+  gboolean connected = self->connection_state == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED;
+  GstElement *encoder
+      = self->keyed_encoder ? GST_ELEMENT (gst_object_ref (self->keyed_encoder)) : NULL;
   guint n = self->streams->len;
   g_autofree Stream **streams = g_new0 (Stream *, n);
   for (guint i = 0; i < n; i++)
     streams[i] = static_cast<Stream *> (g_ptr_array_index (self->streams, i));
   GST_OBJECT_UNLOCK (self);
+  g_autoptr (GstElement) keyed = encoder;
+  if (!connected)
+    return;
 
-  gboolean fell_back = FALSE;
   for (guint i = 0; i < n; i++) {
     Stream *st = streams[i];
-    if (!st->pay || gw_reader_bin_decide_send (self, st) != SEND_SHARED)
-      continue;
-    GST_OBJECT_LOCK (self);
-    gboolean registered = st->sender_id != 0;
-    GwSender *sender = st->sender ? gw_sender_ref (st->sender) : NULL;
-    GST_OBJECT_UNLOCK (self);
-    if (registered || !sender) {
+    if (!st->pay)
+      continue; /* not part of the session */
+    if (decide_send (self, st) == SEND_SHARED) {
+      if (!keyed) {
+        GST_DEBUG_OBJECT (self, "%s: connected, waiting for the SRTP keys", st->name);
+        continue; /* gw_reader_bin_on_key_set calls again */
+      }
+      if (!g_atomic_int_compare_and_exchange (&st->registering, 0, 1))
+        continue;
+      GST_OBJECT_LOCK (self);
+      GwSender *sender = st->sender ? gw_sender_ref (st->sender) : NULL;
+      GST_OBJECT_UNLOCK (self);
+      GError *err = NULL;
+      gboolean ok = sender && register_shared (self, st, sender, keyed, &err);
       if (sender)
         gw_sender_unref (sender);
-      continue;
-    }
-    GwSenderViewer v = {};
-    GstBuffer *key = NULL;
-    struct sockaddr_storage addr = {};
-    GError *err = NULL;
-    guint id = 0;
-    /* "connected" can come a moment before the DTLS keys reach srtpenc:
-     * wait for them a little (bounded) rather than fall back at once. */
-    gboolean have = FALSE;
-    guint tries = 0;
-    for (; tries < 100; tries++) {
-      g_clear_error (&err);
-      gst_clear_buffer (&key);
-      have = viewer_params (self, st, &v, &key, &addr, &err);
-      if (have || !still_connected (self))
-        break;
-      g_usleep (5000);
-    }
-    if (tries > 0)
-      GST_INFO_OBJECT (self, "%s: waited %u ms for the keys and socket: %s", st->name, tries * 5,
-                       have ? "ready" : "gave up");
-    if (have) {
-      GstMapInfo map;
-      if (gst_buffer_map (key, &map, GST_MAP_READ)) {
-        v.key = map.data;
-        v.key_len = map.size;
-        id = gw_sender_add (sender, &v, &err);
-        gst_buffer_unmap (key, &map);
+      if (ok) {
+        GST_INFO_OBJECT (self, "%s: sent by the shared sender", st->name);
+        continue;
       }
-    }
-    gst_clear_buffer (&key);
-    gw_sender_unref (sender);
-    if (id) {
-      GST_OBJECT_LOCK (self);
-      st->sender_id = id;
-      GST_OBJECT_UNLOCK (self);
-      GST_INFO_OBJECT (self, "%s: sent by the shared sender", st->name);
-    } else {
       GST_WARNING_OBJECT (self, "%s: not shared (%s), sending it ourselves", st->name,
-                          err ? err->message : "unknown");
+                          err ? err->message : "no sender");
       g_clear_error (&err);
       g_atomic_int_set (&st->send_mode, SEND_OWN);
-      fell_back = TRUE;
     }
+    start_own (self, st);
   }
-  return fell_back;
+}
+
+void
+gw_reader_bin_on_key_set (GstElement *encoder, gpointer weak_self)
+{
+  GwReaderBin *self = GW_READER_BIN (g_weak_ref_get (static_cast<GWeakRef *> (weak_self)));
+  if (!self)
+    return;
+  GST_DEBUG_OBJECT (self, "SRTP keys set on %" GST_PTR_FORMAT, encoder);
+  GST_OBJECT_LOCK (self);
+  gst_object_replace ((GstObject **)&self->keyed_encoder, GST_OBJECT (encoder));
+  GST_OBJECT_UNLOCK (self);
+  gw_reader_bin_start_sending (self);
+  gst_object_unref (self);
 }
 
 void

@@ -20,7 +20,7 @@
 #pragma once
 
 #include "gwsink.h"
-#include "gwfanout.h"
+#include "gwstream.h"
 #include "gwplayerpage.h"
 #include "gwreaderbin.h"
 #include "gwsdp.h"
@@ -57,11 +57,11 @@ struct Input
   bool video = false;
   GstPad *ghost = nullptr;            /* the element's pad, borrowed */
   std::vector<GstElement *> elements; /* capsfilter, clocksync, fakesink, tee */
-  GwFanout *fanout = nullptr;
+  GwStream *fanout = nullptr;
 
   ~Input ()
   {
-    gw_fanout_free (fanout);
+    gw_stream_free (fanout);
     for (GstElement *e : elements)
       gst_object_unref (e);
   }

@@ -1,6 +1,6 @@
 /* gwsink: serves its encoded inputs to browsers over WebRTC (WHEP).
  *
- * Per sink pad:   ghost ─> [h264parse] ─> capsfilter ─> clocksync ─> tee (gwfanout) ─┬─> fakesink
+ * Per sink pad:   ghost ─> [h264parse] ─> capsfilter ─> clocksync ─> tee (gwstream) ─┬─> fakesink
  *                                                                     ├─> gwreaderbin (viewer 1)
  *                                                                     └─> gwreaderbin (viewer 2)
  * The capsfilter makes an upstream h264parse deliver byte-stream access
@@ -136,7 +136,7 @@ gw_sink_request_new_pad (GstElement *element, GstPadTemplate *templ, const gchar
 
   std::string tee_name = name + "_tee";
   g_autoptr (GstPad) upstream = gst_element_get_static_pad (clocksync, "src");
-  input->fanout = gw_fanout_new (GST_BIN (self), upstream, tee_name.c_str ());
+  input->fanout = gw_stream_new (GST_BIN (self), upstream, tee_name.c_str ());
   GstElement *tee = gst_bin_get_by_name (GST_BIN (self), tee_name.c_str ());
   for (GstElement *e : { capsfilter, clocksync, fakesink })
     input->elements.push_back (GST_ELEMENT (gst_object_ref (e)));
@@ -154,7 +154,7 @@ gw_sink_request_new_pad (GstElement *element, GstPadTemplate *templ, const gchar
 
   gst_element_sync_state_with_parent (fakesink);
   g_autoptr (GstPad) fakesink_pad = gst_element_get_static_pad (fakesink, "sink");
-  gw_fanout_attach (input->fanout, fakesink_pad);
+  gw_stream_attach (input->fanout, fakesink_pad);
   gst_element_sync_state_with_parent (clocksync);
   gst_element_sync_state_with_parent (capsfilter);
   if (parser)

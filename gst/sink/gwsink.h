@@ -5,7 +5,7 @@
  *
  * A bin with request sink pads video_%u (H.264 byte-stream, one access unit
  * per buffer) and audio_%u (Opus, mu-law, A-law). Each input goes through a
- * fan-out (gwfanout.h); each viewer is a gwreaderbin attached to every
+ * fan-out (gwstream.h); each viewer is a gwreaderbin attached to every
  * fan-out. An embedded HTTP server (libsoup, on its own thread and main
  * context, so it works without a GMainLoop in the application) serves:
  *

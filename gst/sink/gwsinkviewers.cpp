@@ -191,7 +191,7 @@ Viewers::link_reader (GstElement *reader, std::string &reason)
    * not yet PLAYING gets FLUSHING back and stalls the source. */
   bool ok = gst_element_sync_state_with_parent (reader);
   for (auto &p : pads) {
-    if (ok && !gw_fanout_attach (p.first->fanout, p.second))
+    if (ok && !gw_stream_attach (p.first->fanout, p.second))
       GST_WARNING_OBJECT (sink_, "a viewer cannot attach %s", p.first->name.c_str ());
     gst_object_unref (p.second);
   }
@@ -216,7 +216,7 @@ Viewers::unlink_reader (GstElement *reader)
   while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
     GstPad *pad = GST_PAD (g_value_get_object (&item));
     for (const InputPtr &in : inputs) {
-      if (gw_fanout_detach (in->fanout, pad, live ? reader : NULL)) {
+      if (gw_stream_detach (in->fanout, pad, live ? reader : NULL)) {
         detached = true;
         break;
       }

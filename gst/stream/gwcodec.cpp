@@ -5,7 +5,7 @@
 #endif
 
 #include "gwcodec.h"
-#include "gwh264.h"
+#include "gwnal.h"
 
 #include <gst/pbutils/pbutils.h>
 #include <string.h>
@@ -446,7 +446,7 @@ gw_codec_au_is_keyframe (const GwCodecInfo *info, const guint8 *data, gsize size
   if (!info->nal)
     return FALSE;
   GwNals nals;
-  gw_h264_split_nals (data, size, nals);
+  gw_nal_split_annexb (data, size, nals);
   for (auto &n : nals)
     if (n.second > 0 && gw_codec_nal_is_keyframe (info, gw_codec_nal_type (info, data + n.first)))
       return TRUE;

@@ -1,23 +1,29 @@
-/* GwSender: the per-packet work of every viewer of one stream, done once.
+/* GwSender: the per-viewer work of one stream: SRTP and sending.
  *
- * One per fan-out (per stream of a path or of a gwsink input), fed from the
- * tee's sink pad before the tee. It packetizes the encoded stream into RTP once (H.264
- * packetization-mode 1, Opus, PCMU, PCMA) and, for every connected viewer,
- * copies each packet, rewrites its payload type, SSRC, sequence number and
- * timestamp base, protects it with the viewer's SRTP keys and sends it on the
- * socket ICE selected for that viewer, all packets of a NAL unit in one
- * sendmmsg(). All in the stream's own streaming thread: no thread, queue or
- * element per viewer and per packet.
+ * One per stream object (gwstream.h), fed by it from its streaming thread
+ * before the tee. Its packetizer (gwpacketizer.h) cuts each buffer into RTP
+ * payloads once; then, for every connected viewer, the sender copies each
+ * packet, writes that viewer's payload type, SSRC, sequence number and
+ * timestamp base, protects it with the viewer's SRTP keys (libsrtp) and sends
+ * it on the socket ICE selected for that viewer, all packets of a frame in
+ * as few sendmmsg() calls as fit. All in the stream's streaming thread: no
+ * thread, queue or element per viewer and per packet.
  *
  * Each viewer's webrtcbin still does what it is good at — SDP, ICE (including
- * consent checks on the same socket), DTLS, RTCP — and its own send path stays
- * idle. A viewer joining starts at the latest keyframe: the packets since it
- * are kept and sent first, retimed to just before the live packet.
+ * consent checks on the same socket), DTLS, RTCP. A viewer joining mid-GOP
+ * starts from the stream's kept GOP (gwgop.h), passed in with each buffer and
+ * sent first, retimed to just before the live frame; the sender keeps no
+ * frames of its own.
  *
- * Thread-safe: viewers are added and removed from any thread; removal returns
+ * Threads and locks: gw_sender_handle_* run on the stream's streaming thread;
+ * add/remove/get_n_viewers from any thread. One mutex guards the viewers and
+ * the packetizer; it is held while packets are protected and sent (sendmmsg
+ * is non-blocking) and never while calling out of the sender. Removal returns
  * once the sender no longer uses the viewer's socket.
  */
 #pragma once
+
+#include "gwgop.h"
 
 #include <gst/gst.h>
 
@@ -43,9 +49,10 @@ typedef struct
 } GwSenderViewer;
 
 GwSender *gw_sender_new (void);
-/* The stream, from its streaming thread: each buffer, and the events
- * (caps, flushes, stream starts). */
-void gw_sender_handle_buffer (GwSender *sender, GstBuffer *buf);
+/* The stream, from its streaming thread: each buffer with the stream's GOP
+ * as kept so far (@buf already in it, if kept; may be NULL), and the events
+ * (caps). */
+void gw_sender_handle_buffer (GwSender *sender, GstBuffer *buf, const GwGop *gop);
 void gw_sender_handle_event (GwSender *sender, GstEvent *event);
 
 GwSender *gw_sender_ref (GwSender *sender);
@@ -58,11 +65,5 @@ guint gw_sender_add (GwSender *sender, const GwSenderViewer *viewer, GError **er
 void gw_sender_remove (GwSender *sender, guint id);
 /* Viewers being sent to. */
 guint gw_sender_get_n_viewers (GwSender *sender);
-
-/* The sender of the fan-out a reader's sink pad @pad is attached to, or NULL
- * (a plain tee, or no sender). Returns a new ref. */
-GwSender *gw_sender_from_pad (GstPad *pad);
-/* Used by gwfanout: marks @pad as fed by @sender (NULL to clear). */
-void gw_sender_mark_pad (GstPad *pad, GwSender *sender);
 
 G_END_DECLS

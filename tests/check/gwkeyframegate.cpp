@@ -2,6 +2,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 
+#include "gwgop.h"
 #include "gwkeyframegate.h"
 
 #include <initializer_list>
@@ -158,47 +159,6 @@ force_key_units (GstHarness *h)
   return n;
 }
 
-GST_START_TEST (test_connected_viewer_starts_from_kept_gop)
-{
-  GwKeyframeGate *gate;
-  GstHarness *h = make_harness (&gate);
-
-  /* While the viewer connects: a delta unit with nothing to start from,
-   * then a keyframe (without its parameter sets) and two delta units. */
-  gst_harness_push (h, au ({ NAL (SPS), NAL (PPS), NAL (SLICE) }, TRUE, GST_SECOND - 1));
-  gst_harness_push (h, au ({ NAL (IDR) }, FALSE, GST_SECOND));
-  gst_harness_push (h, au ({ NAL (SLICE) }, TRUE, GST_SECOND + 33 * GST_MSECOND));
-  gst_harness_push (h, au ({ NAL (SLICE) }, TRUE, GST_SECOND + 66 * GST_MSECOND));
-  fail_unless_equals_int (gst_harness_buffers_received (h), 0);
-
-  /* Connected: the next delta unit releases the kept frames first, retimed
-   * to end just before it, the keyframe with SPS/PPS in front. */
-  gw_keyframe_gate_set_mode (gate, GW_GATE_WAITING);
-  GstClockTime live = GST_SECOND + 100 * GST_MSECOND;
-  gst_harness_push (h, au ({ NAL (SLICE) }, TRUE, live));
-  fail_unless_equals_int (gst_harness_buffers_received (h), 4);
-  fail_unless_equals_int (gw_keyframe_gate_get_mode (gate), GW_GATE_OPEN);
-
-  GstBuffer *kf = gst_harness_pull (h);
-  fail_if (GST_BUFFER_FLAG_IS_SET (kf, GST_BUFFER_FLAG_DELTA_UNIT));
-  fail_unless (buffer_equals (kf, { NAL (SPS), NAL (PPS), NAL (IDR) }));
-  fail_unless_equals_uint64 (GST_BUFFER_PTS (kf), live - 3 * GW_GOP_STEP);
-  gst_buffer_unref (kf);
-  for (guint i = 1; i < 3; i++) {
-    GstBuffer *d = gst_harness_pull (h);
-    fail_unless (GST_BUFFER_FLAG_IS_SET (d, GST_BUFFER_FLAG_DELTA_UNIT));
-    fail_unless_equals_uint64 (GST_BUFFER_PTS (d), live - (3 - i) * GW_GOP_STEP);
-    gst_buffer_unref (d);
-  }
-  GstBuffer *last = gst_harness_pull (h);
-  fail_unless_equals_uint64 (GST_BUFFER_PTS (last), live);
-  gst_buffer_unref (last);
-  /* It never had to ask upstream for a keyframe. */
-  fail_unless_equals_int (force_key_units (h), 0);
-  gst_harness_teardown (h);
-}
-GST_END_TEST;
-
 GST_START_TEST (test_new_caps_drop_the_kept_gop)
 {
   GwKeyframeGate *gate;
@@ -229,7 +189,6 @@ gwkeyframegate_suite (void)
   tcase_add_test (tc, test_waiting_drops_leading_delta_units);
   tcase_add_test (tc, test_keyframe_gets_parameter_sets);
   tcase_add_test (tc, test_unlinked_output_is_not_an_error);
-  tcase_add_test (tc, test_connected_viewer_starts_from_kept_gop);
   tcase_add_test (tc, test_new_caps_drop_the_kept_gop);
   return s;
 }

@@ -7,14 +7,14 @@
 #include <gst/webrtc/webrtc.h>
 
 #include "gwelements.h"
-#include "gwfanout.h"
+#include "gwstream.h"
 #include "gwreaderbin.h"
 
 typedef struct
 {
   GstElement *pipeline;
-  GwFanout *video;
-  GwFanout *audio;
+  GwStream *video;
+  GwStream *audio;
 } Source;
 
 /* First ERROR seen on a source's bus (messages are dropped as they come, as
@@ -55,8 +55,8 @@ make_source (void)
   GstElement *aparse = gst_bin_get_by_name (GST_BIN (src.pipeline), "aparse");
   GstPad *vsrc = gst_element_get_static_pad (vparse, "src");
   GstPad *asrc = gst_element_get_static_pad (aparse, "src");
-  src.video = gw_fanout_new (GST_BIN (src.pipeline), vsrc, "vtee");
-  src.audio = gw_fanout_new (GST_BIN (src.pipeline), asrc, "atee");
+  src.video = gw_stream_new (GST_BIN (src.pipeline), vsrc, "vtee");
+  src.audio = gw_stream_new (GST_BIN (src.pipeline), asrc, "atee");
   fail_unless (src.video && src.audio);
   gst_object_unref (vsrc);
   gst_object_unref (asrc);
@@ -70,8 +70,8 @@ static void
 free_source (Source *src)
 {
   gst_element_set_state (src->pipeline, GST_STATE_NULL);
-  gw_fanout_free (src->video);
-  gw_fanout_free (src->audio);
+  gw_stream_free (src->video);
+  gw_stream_free (src->audio);
   gst_object_unref (src->pipeline);
 }
 
@@ -85,9 +85,9 @@ add_reader (Source *src, gboolean with_audio)
   GstPad *v = gst_element_request_pad_simple (reader, "video_%u");
   GstPad *a = with_audio ? gst_element_request_pad_simple (reader, "audio_%u") : NULL;
   fail_unless (gst_element_sync_state_with_parent (reader));
-  fail_unless (gw_fanout_attach (src->video, v));
+  fail_unless (gw_stream_attach (src->video, v));
   if (a)
-    fail_unless (gw_fanout_attach (src->audio, a));
+    fail_unless (gw_stream_attach (src->audio, a));
   gst_object_unref (v);
   if (a)
     gst_object_unref (a);
@@ -101,8 +101,8 @@ remove_reader (Source *src, GstElement *reader)
   GValue item = G_VALUE_INIT;
   while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
     GstPad *pad = GST_PAD (g_value_get_object (&item));
-    if (!gw_fanout_detach (src->video, pad, reader))
-      fail_unless (gw_fanout_detach (src->audio, pad, reader));
+    if (!gw_stream_detach (src->video, pad, reader))
+      fail_unless (gw_stream_detach (src->audio, pad, reader));
     g_value_reset (&item);
   }
   g_value_unset (&item);
@@ -301,7 +301,7 @@ GST_START_TEST (test_fifty_readers_come_and_go)
       gst_structure_free (reply);
     }
   }
-  fail_unless_equals_int (gw_fanout_get_n_attached (src.video), N);
+  fail_unless_equals_int (gw_stream_get_n_attached (src.video), N);
   g_usleep (300 * 1000);
 
   gint children = 0, children_finalized = 0;
@@ -328,8 +328,8 @@ GST_START_TEST (test_fifty_readers_come_and_go)
   for (int i = 0; i < 200 && g_atomic_int_get (&finalized) < 2 * N; i++)
     g_usleep (50 * 1000);
   fail_unless_equals_int (g_atomic_int_get (&finalized), 2 * N);
-  fail_unless_equals_int (gw_fanout_get_n_attached (src.video), 0);
-  fail_unless_equals_int (gw_fanout_get_n_attached (src.audio), 0);
+  fail_unless_equals_int (gw_stream_get_n_attached (src.video), 0);
+  fail_unless_equals_int (gw_stream_get_n_attached (src.audio), 0);
 
   /* The source still plays, with no error posted. */
   GstState state;
@@ -347,6 +347,56 @@ GST_START_TEST (test_fifty_readers_come_and_go)
 }
 GST_END_TEST;
 
+static GstPadProbeReturn
+count_buffers (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  g_atomic_int_inc (static_cast<gint *> (user_data));
+  return GST_PAD_PROBE_OK;
+}
+
+/* A reader attached by the stream object gets the stream's caps (it
+ * negotiates) but no buffers from the tee until its viewer is connected and
+ * it asks for them; a plain branch of the same stream is fed all along. */
+GST_START_TEST (test_stream_feeds_readers_only_when_they_ask)
+{
+  Source src = make_source ();
+  GstElement *reader = add_reader (&src, TRUE);
+  GstPad *rpad = gst_element_get_static_pad (reader, "video_0");
+  gint reader_buffers = 0, plain_buffers = 0;
+  gst_pad_add_probe (rpad, GST_PAD_PROBE_TYPE_BUFFER, count_buffers, &reader_buffers, NULL);
+
+  GstElement *plain = gst_element_factory_make ("fakesink", NULL);
+  g_object_set (plain, "sync", FALSE, "async", FALSE, NULL);
+  gst_bin_add (GST_BIN (src.pipeline), plain);
+  fail_unless (gst_element_sync_state_with_parent (plain));
+  GstPad *ppad = gst_element_get_static_pad (plain, "sink");
+  gst_pad_add_probe (ppad, GST_PAD_PROBE_TYPE_BUFFER, count_buffers, &plain_buffers, NULL);
+  fail_unless (gw_stream_attach (src.video, ppad));
+
+  g_autofree gchar *offer = make_offer (TRUE, H264_CAPS);
+  GstStructure *reply = answer_offer (reader, offer);
+  fail_unless (gst_structure_get_string (reply, "sdp") != NULL, "no answer: %" GST_PTR_FORMAT,
+               reply);
+  gst_structure_free (reply);
+
+  for (int i = 0; i < 200 && g_atomic_int_get (&plain_buffers) < 10; i++)
+    g_usleep (50 * 1000);
+  fail_unless (g_atomic_int_get (&plain_buffers) >= 10);
+  fail_unless_equals_int (g_atomic_int_get (&reader_buffers), 0);
+  GstCaps *caps = gst_pad_get_current_caps (rpad);
+  fail_unless (caps != NULL);
+  gst_caps_unref (caps);
+  fail_unless_equals_int (gw_stream_get_n_attached (src.video), 2);
+  fail_unless_equals_int (gw_stream_get_n_fed (src.video), 1);
+
+  fail_unless (gw_stream_detach (src.video, ppad, plain));
+  gst_object_unref (ppad);
+  gst_object_unref (rpad);
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
 static Suite *
 gwreaderbin_suite (void)
 {
@@ -358,6 +408,7 @@ gwreaderbin_suite (void)
   tcase_add_test (tc, test_bad_offers_get_clear_errors);
   tcase_add_test (tc, test_reader_error_stays_in_reader);
   tcase_add_test (tc, test_fifty_readers_come_and_go);
+  tcase_add_test (tc, test_stream_feeds_readers_only_when_they_ask);
   return s;
 }
 

@@ -2,7 +2,7 @@
  * viewer's SRTP keys as a browser would. */
 #include <gst/check/gstcheck.h>
 
-#include "gwkeyframegate.h"
+#include "gwgop.h"
 #include "gwsender.h"
 
 #include <netinet/in.h>
@@ -122,18 +122,27 @@ nal (guint8 header, gsize size)
   return n;
 }
 
+/* The stream's kept GOP, kept here as the stream object keeps it (video
+ * only, cleared by new caps) and handed to the sender with each buffer. */
+static GwGop gop = { G_QUEUE_INIT, 0 };
+static gboolean video;
+
 static void
 caps (GwSender *s, const gchar *str)
 {
   GstEvent *ev = gst_event_new_caps (gst_caps_from_string (str));
   gw_sender_handle_event (s, ev);
   gst_event_unref (ev);
+  gw_gop_clear (&gop);
+  video = g_str_has_prefix (str, "video/");
 }
 
 static void
 push (GwSender *s, GstBuffer *b)
 {
-  gw_sender_handle_buffer (s, b);
+  if (video)
+    gw_gop_keep (&gop, b);
+  gw_sender_handle_buffer (s, b, &gop);
   gst_buffer_unref (b);
 }
 
@@ -212,6 +221,7 @@ GST_START_TEST (test_h264_packets_a_viewer_decrypts)
   fail_unless (nothing_more (&p));
 
   gw_sender_unref (s);
+  gw_gop_clear (&gop);
   peer_clear (&p);
 }
 GST_END_TEST;
@@ -245,6 +255,7 @@ GST_START_TEST (test_late_viewer_starts_at_the_keyframe)
   fail_unless_equals_int (ts[4] - ts[3], 90 * GW_GOP_STEP / GST_MSECOND);
 
   gw_sender_unref (s);
+  gw_gop_clear (&gop);
   peer_clear (&p);
 }
 GST_END_TEST;
@@ -290,6 +301,7 @@ GST_START_TEST (test_audio_and_removal)
   g_clear_error (&err);
 
   gw_sender_unref (s);
+  gw_gop_clear (&gop);
   peer_clear (&p);
   peer_clear (&q);
 }

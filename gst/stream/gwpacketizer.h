@@ -1,0 +1,97 @@
+/* GwPacketizer: an encoded stream cut into RTP payloads, once per stream.
+ *
+ * Fed with the stream's caps and each of its buffers, it gives the packets
+ * of a buffer with their 12-byte RTP header left blank, for each viewer to
+ * fill with its own payload type, SSRC, sequence number and timestamp (see
+ * gwsender.h). H.264 is packetization-mode 1 (single NAL units and FU-A,
+ * RFC 6184), a keyframe without its parameter sets getting the last valid
+ * ones in front; Opus, PCMU and PCMA frames are one packet each.
+ *
+ * Not thread-safe: its owner (the sender) calls it under its own lock, from
+ * the stream's streaming thread.
+ */
+#pragma once
+
+#include "gwnal.h"
+
+#include <gst/codecparsers/gsth264parser.h>
+#include <gst/gst.h>
+
+#include <vector>
+
+/* Largest RTP packet (header included), as our payloaders are set up. */
+#define GW_RTP_MTU 1200
+#define GW_RTP_HEADER 12
+
+/* One packet: GW_RTP_HEADER blank bytes, then the payload. */
+struct GwRtpPacket
+{
+  gsize offset; /* in gw_packetizer's data() */
+  gsize size;   /* header included */
+  gboolean marker;
+};
+
+class GwPacketizer
+{
+public:
+  GwPacketizer ();
+  ~GwPacketizer ();
+  GwPacketizer (const GwPacketizer &) = delete;
+  GwPacketizer &operator= (const GwPacketizer &) = delete;
+
+  /* The stream's caps: FALSE if it is not a stream we packetize (the
+   * packetizer then gives no packets until caps it knows). */
+  gboolean set_caps (GstCaps *caps);
+  gboolean
+  ready () const
+  {
+    return codec_ != Codec::NONE;
+  }
+  guint
+  clock_rate () const
+  {
+    return clock_rate_;
+  }
+  /* Whether a viewer can start with @buf (a keyframe, or any audio frame). */
+  gboolean starts_stream (GstBuffer *buf) const;
+
+  /* Each live buffer, once, before packetize (@buf, TRUE): remembers its
+   * parameter sets and its NAL units. */
+  void observe (GstBuffer *buf);
+  /* Cuts @buf into packets(); @observed says @buf is the one observe() just
+   * saw (its NAL units are known). FALSE if it gives no packet. */
+  gboolean packetize (GstBuffer *buf, gboolean observed);
+
+  const guint8 *
+  data () const
+  {
+    return arena_.data ();
+  }
+  const std::vector<GwRtpPacket> &
+  packets () const
+  {
+    return packets_;
+  }
+
+private:
+  enum class Codec
+  {
+    NONE,
+    H264,
+    OPUS,
+    PCMU,
+    PCMA,
+  };
+
+  void add_packet (const guint8 *a, gsize alen, const guint8 *b, gsize blen);
+  void packetize_h264_nal (const guint8 *nal, gsize len);
+  void keep_parameter_sets (const guint8 *d, const GwNals &nals);
+
+  Codec codec_ = Codec::NONE;
+  guint clock_rate_ = 0;
+  std::vector<guint8> sps_, pps_; /* last valid parameter sets, without start code */
+  GstH264NalParser *parser_;      /* checks them */
+  GwNals nals_;                   /* the NAL units of the observed buffer */
+  std::vector<guint8> arena_;     /* this buffer's packets */
+  std::vector<GwRtpPacket> packets_;
+};
