@@ -64,6 +64,9 @@ std::string close_reason (const std::string &reason);
 /* Sets @status and a short text/plain body. */
 void respond (SoupServerMessage *msg, guint status, const std::string &reason);
 
+/* Allows any origin; with @expose, lets scripts read Location and Link. */
+void cors (SoupServerMessage *msg, bool expose);
+
 /* Keeps @obj alive until the main loop is idle again, so an object can be
  * let go from inside a signal emission of something it owns. */
 template <typename T>
