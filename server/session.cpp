@@ -1,7 +1,7 @@
 #include "session.h"
 
 #include "gwreaderbin.h"
-#include "manager.h"
+#include "mainctx.h"
 #include "path.h"
 
 #include <gst/webrtc/webrtc.h>
@@ -302,10 +302,6 @@ Session::close ()
     watchdog_ = 0;
   }
   auto path = path_ref_.lock ();
-  if (!path) {
-    if (Manager *m = Manager::instance ())
-      path = m->find_path (path_);
-  }
   if (reader_) {
     g_signal_handlers_disconnect_matched (reader_, G_SIGNAL_MATCH_FUNC, 0, 0, NULL,
                                           (gpointer)SessionSignals::on_candidate, NULL);
@@ -322,8 +318,10 @@ Session::close ()
   if (events.on_closed)
     events.on_closed ();
   events = SessionEvents ();
-  if (Manager *m = Manager::instance ())
-    m->forget_session (id_);
+  if (auto ended = std::move (on_ended)) {
+    on_ended = nullptr;
+    ended (*this);
+  }
 }
 
 } // namespace gw

@@ -81,6 +81,10 @@ public:
   }
 
   SessionEvents events;
+  /* Installed by the session's owner (the manager), run once when the
+   * session ends, after events.on_closed: the owner forgets the session and
+   * takes it off its path (a parked session was never attached). */
+  std::function<void (Session &)> on_ended;
 
   /* Offerer only: the client's answer. Returns false with a reason if it is
    * not acceptable now. */
