@@ -24,6 +24,7 @@
 #include "http.h"
 
 #include "gwplayerpage.h"
+#include "gwurl.h"
 #include "httpcore.h"
 
 #include <netinet/in.h>
@@ -151,7 +152,7 @@ ice_links (const ServerConfig &conf)
     g_autoptr (GError) err = NULL;
     g_autoptr (GUri) uri = g_uri_parse (url.c_str (), G_URI_FLAGS_HAS_PASSWORD, &err);
     if (!uri || !g_uri_get_host (uri) || !*g_uri_get_host (uri)) {
-      GST_WARNING ("ICE server %s: %s", redact_url (url).c_str (), err ? err->message : "no host");
+      GST_WARNING ("ICE server %s: %s", redact_urls (url).c_str (), err ? err->message : "no host");
       continue;
     }
     const char *scheme = g_uri_get_scheme (uri);
