@@ -30,6 +30,15 @@ run_on_main (std::function<void ()> fn)
       new MainCall{ std::move (fn) }, [] (gpointer d) { delete static_cast<MainCall *> (d); });
 }
 
+void
+release_later (std::shared_ptr<void> obj)
+{
+  g_idle_add_full (
+      G_PRIORITY_DEFAULT, [] (gpointer) -> gboolean { return G_SOURCE_REMOVE; },
+      new std::shared_ptr<void> (std::move (obj)),
+      [] (gpointer d) { delete static_cast<std::shared_ptr<void> *> (d); });
+}
+
 std::shared_ptr<Worker>
 Worker::create ()
 {

@@ -13,8 +13,13 @@
 
 namespace gw {
 
-/* Runs @fn on the main context (from any thread). */
+/* Runs @fn on the main context (from any thread). Runs it at once when
+ * called on the main context itself (g_main_context_invoke). */
 void run_on_main (std::function<void ()> fn);
+
+/* Keeps @obj alive until the main context is idle again, so that an object
+ * can be let go from inside one of its own callbacks. Main context only. */
+void release_later (std::shared_ptr<void> obj);
 
 /* A queue of jobs run one after another on a shared pool of threads, never
  * on the main context. Jobs of one Worker run in the order posted and never

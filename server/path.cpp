@@ -184,8 +184,7 @@ Path::source_closed ()
   if (state_ != State::Closing)
     return;
   /* The source calls this from its own callback: let it go once it returns. */
-  std::shared_ptr<Source> old (std::move (source_));
-  run_on_main ([old] () {});
+  release_later (std::shared_ptr<Source> (std::move (source_)));
   state_ = State::Idle;
   source_state_ = "idle";
   after_closed ();
