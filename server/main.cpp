@@ -177,7 +177,7 @@ main (int argc, char **argv)
   {
     ~WaitForTeardowns ()
     {
-      if (!gw::Worker::wait_idle (15 * G_USEC_PER_SEC))
+      if (!gw::Worker::wait_idle (4 * G_USEC_PER_SEC))
         g_warning ("exiting with a source still being torn down");
     }
   } wait_for_teardowns;

@@ -117,11 +117,13 @@ on_bus (GstBus *, GstMessage *msg, gpointer data)
     break;
   }
   case GST_MESSAGE_LATENCY:
-    /* Queries the sinks: not on the main context. */
-    core->worker->post ([core] () {
-      if (core->pipeline)
-        gst_bin_recalculate_latency (GST_BIN (core->pipeline));
-    });
+    /* Queries every sink, readers included: not on the main context, and
+     * not on the worker either, where it could hold up the teardown. */
+    if (core->pipeline && !core->stopping)
+      gst_element_call_async (
+          core->pipeline,
+          [] (GstElement *pipeline, gpointer) { gst_bin_recalculate_latency (GST_BIN (pipeline)); },
+          NULL, NULL);
     break;
   case GST_MESSAGE_ELEMENT: {
     const GstStructure *s = gst_message_get_structure (msg);
