@@ -1,5 +1,7 @@
 #include "conf.h"
 
+#include "gwurl.h"
+
 #include <gio/gio.h>
 #include <string.h>
 #include <gnutls/gnutls.h>
@@ -323,23 +325,6 @@ valid_path_name (const std::string &name)
   });
 }
 
-std::string
-redact_url (const std::string &url)
-{
-  gsize scheme = url.find ("://");
-  if (scheme == std::string::npos)
-    return url;
-  gsize host_start = scheme + 3;
-  gsize slash = url.find ('/', host_start);
-  gsize at = url.rfind ('@', slash == std::string::npos ? url.size () : slash);
-  if (at == std::string::npos || at < host_start)
-    return url;
-  std::string userinfo = url.substr (host_start, at - host_start);
-  gsize colon = userinfo.find (':');
-  std::string user = colon == std::string::npos ? userinfo : userinfo.substr (0, colon);
-  return url.substr (0, host_start) + user + ":***" + url.substr (at);
-}
-
 bool
 load_server_config (const std::string &file, ServerConfig &out, GError **error)
 {
@@ -389,7 +374,7 @@ load_server_config (const std::string &file, ServerConfig &out, GError **error)
       c.turn_servers.push_back (url);
     else
       return l.fail (error, "ice-servers", "\"%s\" is not a stun://, turn:// or turns:// URL",
-                     redact_url (url).c_str ());
+                     redact_urls (url).c_str ());
   }
   if (c.stun_servers.size () > 1)
     return l.fail (error, "ice-servers", "at most one stun:// server");
@@ -479,9 +464,9 @@ load_path_config (const std::string &file, PathConfig &out, GError **error)
   if (!c.source.empty () && !g_str_has_prefix (c.source.c_str (), "rtsp://")
       && !g_str_has_prefix (c.source.c_str (), "rtsps://"))
     return l.fail (error, "source", "\"%s\" is not an rtsp:// or rtsps:// URL",
-                   redact_url (c.source).c_str ());
+                   redact_urls (c.source).c_str ());
   if (!c.source.empty () && !g_uri_is_valid (c.source.c_str (), G_URI_FLAGS_NONE, NULL))
-    return l.fail (error, "source", "\"%s\" is not a valid URL", redact_url (c.source).c_str ());
+    return l.fail (error, "source", "\"%s\" is not a valid URL", redact_urls (c.source).c_str ());
 
   if (!l.boolean ("on-demand", c.on_demand, error)
       || !l.uint ("start-timeout", 1, 3600, c.start_timeout, error)

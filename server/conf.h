@@ -96,7 +96,4 @@ bool valid_path_name (const std::string &name);
 bool load_path_dir (const std::string &dir, std::vector<PathConfig> &out,
                     std::vector<GError *> &errors, GError **error);
 
-/* The URL with any password replaced by "***", for logs and answers. */
-std::string redact_url (const std::string &url);
-
 } // namespace gw

@@ -1,9 +1,9 @@
 /* The gateway's HTTP layer: one SoupServer on the main context.
  *
  * Routing lives in one place, HttpCore::dispatch (so auth can be added there):
- *   GET  /                     index of the paths (HTML)
- *   GET  /metrics              Prometheus text
- *   GET  /v1/paths[/NAME]      JSON API
+ *   GET  /                     index of the paths (HTML, api.cpp)
+ *   GET  /metrics              Prometheus text (metrics.cpp)
+ *   GET  /v1/paths[/NAME]      JSON API (api.cpp)
  *   GET  /NAME                 301 to /NAME/
  *   GET  /NAME/                the player page
  *   *    /NAME/whep[/ID]       WHEP (POST, PATCH, DELETE, OPTIONS)
@@ -100,7 +100,7 @@ good_id (const std::string &id)
   return true;
 }
 
-static std::string
+std::string
 html_escape (const std::string &s)
 {
   g_autofree gchar *e = g_markup_escape_text (s.c_str (), -1);
@@ -232,138 +232,12 @@ HttpCore::dispatch (SoupServerMessage *msg, const char *raw_path)
 /* ------------------------------------------------------------- plain routes */
 
 void
-HttpCore::serve_index (SoupServerMessage *msg)
-{
-  std::string html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                     "<title>webrtc-gateway</title></head>\n<body>\n<h1>Paths</h1>\n";
-  auto paths = manager.paths ();
-  if (paths.empty ()) {
-    html += "<p>No paths are configured.</p>\n";
-  } else {
-    html += "<table>\n<tr><th>Name</th><th>State</th><th>Source</th><th>Readers</th></tr>\n";
-    for (const auto &p : paths) {
-      std::string n = html_escape (p->conf ().name);
-      html += "<tr><td><a href=\"/" + n + "/\">" + n + "</a></td><td>"
-              + html_escape (p->state_name ()) + "</td><td>" + html_escape (p->source_state ())
-              + "</td><td>" + std::to_string (p->n_readers ()) + "</td></tr>\n";
-    }
-    html += "</table>\n";
-  }
-  html += "</body></html>\n";
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control",
-                                "no-store");
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, "text/html; charset=utf-8", SOUP_MEMORY_COPY, html.data (),
-                                    html.size ());
-}
-
-void
 HttpCore::serve_page (SoupServerMessage *msg, const std::string &name)
 {
   const char *page = gw_player_page_html ();
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, "text/html; charset=utf-8", SOUP_MEMORY_STATIC, page,
                                     strlen (page));
-}
-
-void
-HttpCore::serve_api (SoupServerMessage *msg, const std::string *name)
-{
-  std::vector<std::shared_ptr<Path> > paths;
-  if (name) {
-    auto p = manager.find_path (*name);
-    if (!p) {
-      respond (msg, SOUP_STATUS_NOT_FOUND, "unknown path");
-      return;
-    }
-    paths.push_back (p);
-  } else {
-    paths = manager.paths ();
-  }
-
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  if (!name)
-    json_builder_begin_array (b);
-  for (const auto &p : paths) {
-    json_builder_begin_object (b);
-    json_builder_set_member_name (b, "name");
-    json_builder_add_string_value (b, p->conf ().name.c_str ());
-    json_builder_set_member_name (b, "state");
-    json_builder_add_string_value (b, p->state_name ());
-    json_builder_set_member_name (b, "source_state");
-    json_builder_add_string_value (b, p->source_state ().c_str ());
-    json_builder_set_member_name (b, "readers");
-    json_builder_add_int_value (b, p->n_readers ());
-    json_builder_set_member_name (b, "on_demand");
-    json_builder_add_boolean_value (b, p->conf ().on_demand);
-    json_builder_end_object (b);
-  }
-  if (!name)
-    json_builder_end_array (b);
-
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, root);
-  gsize len = 0;
-  g_autofree gchar *text = json_generator_to_data (gen, &len);
-  cors (msg, false);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_COPY, text, len);
-}
-
-void
-HttpCore::serve_metrics (SoupServerMessage *msg)
-{
-  auto paths = manager.paths ();
-  GString *s = g_string_new (NULL);
-  g_string_append_printf (s,
-                          "# HELP gw_paths Configured paths.\n# TYPE gw_paths gauge\n"
-                          "gw_paths %u\n",
-                          (guint)paths.size ());
-  g_string_append (s, "# HELP gw_readers Readers of a path, including those waiting for its "
-                      "source.\n# TYPE gw_readers gauge\n");
-  for (const auto &p : paths) {
-    std::string label;
-    for (char c : p->conf ().name) {
-      if (c == '\\' || c == '"')
-        label += '\\';
-      label += c == '\n' ? 'n' : c;
-    }
-    g_string_append_printf (s, "gw_readers{path=\"%s\"} %u\n", label.c_str (), p->n_readers ());
-  }
-  g_string_append_printf (s,
-                          "# HELP gw_sessions Open reader sessions.\n"
-                          "# TYPE gw_sessions gauge\ngw_sessions %u\n",
-                          manager.n_sessions ());
-  g_string_append_printf (s,
-                          "# HELP gw_sessions_total Reader sessions created (WHEP and "
-                          "websocket) since the server started.\n# TYPE gw_sessions_total counter\n"
-                          "gw_sessions_total %" G_GUINT64_FORMAT "\n",
-                          manager.sessions_total ());
-  if (limits) {
-    g_string_append_printf (s,
-                            "# HELP gw_http_connections Open HTTP connections (websockets "
-                            "included).\n# TYPE gw_http_connections gauge\n"
-                            "gw_http_connections %u\n"
-                            "# HELP gw_http_connections_refused_total Connections refused over "
-                            "max-connections-per-address (429) or max-connections (503).\n"
-                            "# TYPE gw_http_connections_refused_total counter\n"
-                            "gw_http_connections_refused_total{limit=\"per-address\"} "
-                            "%" G_GUINT64_FORMAT "\n"
-                            "gw_http_connections_refused_total{limit=\"global\"} "
-                            "%" G_GUINT64_FORMAT "\n"
-                            "# HELP gw_http_connections_timed_out_total Connections closed after "
-                            "request-timeout without a complete request.\n"
-                            "# TYPE gw_http_connections_timed_out_total counter\n"
-                            "gw_http_connections_timed_out_total %" G_GUINT64_FORMAT "\n",
-                            limits->open (), limits->refused_per_address (),
-                            limits->refused_global (), limits->timed_out ());
-  }
-  gsize len = s->len;
-  gchar *text = g_string_free (s, FALSE);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, "text/plain; version=0.0.4; charset=utf-8",
-                                    SOUP_MEMORY_TAKE, text, len);
 }
 
 /* --------------------------------------------------------------------- WHEP */

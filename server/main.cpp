@@ -171,6 +171,16 @@ main (int argc, char **argv)
     return 1;
   }
 
+  /* Destroyed last: at exit, the sources' teardowns (started when the
+   * manager goes) finish before the process does, within a bound. */
+  struct WaitForTeardowns
+  {
+    ~WaitForTeardowns ()
+    {
+      if (!gw::Worker::wait_idle (4 * G_USEC_PER_SEC))
+        g_warning ("exiting with a source still being torn down");
+    }
+  } wait_for_teardowns;
   gw::Manager manager (config_file, pipelines_dir);
   if (!manager.load (&err)) {
     fprintf (stderr, "webrtc-gateway: %s\n", err->message);
@@ -197,6 +207,8 @@ main (int argc, char **argv)
   printf ("Open %s://%s:%u/ in a browser (from another machine, use this host's address).\n",
           scheme, host.c_str (), http.port ());
   fflush (stdout);
+  /* Only now: the API answers while the always-on sources start. */
+  manager.start ();
 
   GMainLoop *loop = g_main_loop_new (NULL, FALSE);
   auto quit = [] (gpointer d) -> gboolean {

@@ -7,29 +7,6 @@
 
 namespace gw {
 
-namespace {
-
-Manager *the_manager = nullptr;
-
-struct MainCall
-{
-  std::function<void ()> fn;
-};
-
-} // namespace
-
-void
-run_on_main (std::function<void ()> fn)
-{
-  g_main_context_invoke_full (
-      NULL, G_PRIORITY_DEFAULT,
-      [] (gpointer d) -> gboolean {
-        static_cast<MainCall *> (d)->fn ();
-        return G_SOURCE_REMOVE;
-      },
-      new MainCall{ std::move (fn) }, [] (gpointer d) { delete static_cast<MainCall *> (d); });
-}
-
 std::string
 new_session_id ()
 {
@@ -42,7 +19,6 @@ new_session_id ()
 Manager::Manager (std::string config_file, std::string pipelines_override)
     : config_file_ (std::move (config_file)), pipelines_override_ (std::move (pipelines_override))
 {
-  the_manager = this;
 }
 
 Manager::~Manager ()
@@ -55,14 +31,12 @@ Manager::~Manager ()
     p.second->shutdown ();
   paths_.clear ();
   sessions_.clear ();
-  if (the_manager == this)
-    the_manager = nullptr;
 }
 
-Manager *
-Manager::instance ()
+std::unique_ptr<Source>
+Manager::make_source (const PathConfig &conf, SourceEvents &events)
 {
-  return the_manager;
+  return make_gst_source (conf, events);
 }
 
 bool
@@ -93,12 +67,17 @@ Manager::load (GError **error)
   if (!load_paths (configs, error))
     return false;
   for (PathConfig &pc : configs) {
-    auto path = std::make_shared<Path> (pc, server_);
+    auto path = std::make_shared<Path> (pc, *this);
     paths_[pc.name] = path;
   }
+  return true;
+}
+
+void
+Manager::start ()
+{
   for (auto &p : paths_)
     p.second->activate ();
-  return true;
 }
 
 void
@@ -156,7 +135,7 @@ Manager::reload ()
     } else {
       g_message ("path %s added", pc.name.c_str ());
     }
-    auto path = std::make_shared<Path> (pc, server_);
+    auto path = std::make_shared<Path> (pc, *this);
     paths_[pc.name] = path;
     path->activate ();
   }
@@ -264,6 +243,12 @@ Manager::create_session (const std::string &path_name, SessionRole role,
   while (sessions_.count (id));
   auto session = std::make_shared<Session> (id, path_name, role, remote_offer);
   session->events = events;
+  std::weak_ptr<Path> weak_path = path;
+  session->on_ended = [this, weak_path] (Session &s) {
+    if (auto p = weak_path.lock ())
+      p->remove_reader (&s);
+    forget_session (s.id ());
+  };
   sessions_[id] = session;
   sessions_total_++;
   path->add_reader (session);

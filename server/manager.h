@@ -1,9 +1,15 @@
 /* The path manager: owns the configuration, the paths and the reader
  * sessions; reloads on SIGHUP and on changes in the pipelines directory or
- * the configuration file, restarting only the paths whose files changed. */
+ * the configuration file, restarting only the paths whose files changed.
+ *
+ * Ownership runs one way: the manager owns paths and sessions; a path knows
+ * its manager only as its PathParent, and a session tells it that it ended
+ * through the hook the manager installs (Session::on_ended). Main context
+ * only. */
 #pragma once
 
 #include "conf.h"
+#include "mainctx.h"
 #include "path.h"
 #include "session.h"
 
@@ -16,7 +22,7 @@
 
 namespace gw {
 
-class Manager
+class Manager final : public PathParent
 {
 public:
   /* @config_file may be empty (built-in defaults, pipelines_dir as given). */
@@ -25,8 +31,10 @@ public:
 
   /* Loads everything; false with @error if the server cannot start (bad
    * server config, unreadable pipelines directory). Broken path files are
-   * logged and left out. */
+   * logged and left out. Starts no source: see start(). */
   bool load (GError **error);
+  /* Starts the always-on paths (once the HTTP server listens). */
+  void start ();
   /* Re-reads the configuration and applies the difference. */
   void reload ();
   /* Watches the config file and pipelines directory for changes. */
@@ -37,6 +45,14 @@ public:
   {
     return server_;
   }
+
+  /* PathParent */
+  const ServerConfig &
+  server_config () const override
+  {
+    return server_;
+  }
+  std::unique_ptr<Source> make_source (const PathConfig &conf, SourceEvents &events) override;
   std::shared_ptr<Path> find_path (const std::string &name) const;
   std::vector<std::shared_ptr<Path> > paths () const;
   /* Problems found by the last load/reload (file:line: field: problem). */
@@ -60,8 +76,6 @@ public:
   std::shared_ptr<Session> find_session (const std::string &id) const;
   /* Closes and forgets the session. */
   void close_session (const std::string &id);
-  /* Called by sessions when they end, so the manager forgets them. */
-  void forget_session (const std::string &id);
   guint
   n_sessions () const
   {
@@ -73,8 +87,6 @@ public:
   {
     return sessions_total_;
   }
-
-  static Manager *instance ();
 
 private:
   std::string config_file_;
@@ -89,11 +101,10 @@ private:
   guint64 sessions_total_ = 0;
 
   bool load_paths (std::vector<PathConfig> &out, GError **error);
+  /* A session ended: forget it. */
+  void forget_session (const std::string &id);
   static void on_changed (GFileMonitor *, GFile *, GFile *, GFileMonitorEvent, gpointer);
 };
-
-/* Runs @fn on the main context (from any thread). */
-void run_on_main (std::function<void ()> fn);
 
 /* A random, unguessable session id (32 hex digits). */
 std::string new_session_id ();

@@ -1,6 +1,5 @@
 #include "session.h"
 
-#include "manager.h"
 #include "path.h"
 
 namespace gw {
@@ -42,22 +41,6 @@ private:
 
 } // namespace
 
-SessionRegistry &
-session_registry ()
-{
-  static SessionRegistry registry{
-    [] (const std::string &name) -> std::shared_ptr<Path> {
-      Manager *m = Manager::instance ();
-      return m ? m->find_path (name) : nullptr;
-    },
-    [] (const std::string &id) {
-      if (Manager *m = Manager::instance ())
-        m->forget_session (id);
-    },
-  };
-  return registry;
-}
-
 Session::Session (std::string id, std::string path, SessionRole role, std::string remote_offer)
     : ReaderSession (std::move (id), std::move (path), role, std::move (remote_offer))
 {
@@ -88,14 +71,10 @@ Session::log (GLogLevelFlags level, const std::string &message) const
 void
 Session::closing ()
 {
-  /* A parked session has no host yet: its path still holds it. */
-  if (!attached ()) {
-    SessionRegistry &r = session_registry ();
-    if (auto path = r.find_path ? r.find_path (path_name ()) : nullptr)
-      path->remove_reader (this);
+  if (auto ended = std::move (on_ended)) {
+    on_ended = nullptr;
+    ended (*this);
   }
-  if (session_registry ().forget)
-    session_registry ().forget (id ());
 }
 
 } // namespace gw

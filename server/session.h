@@ -1,9 +1,9 @@
 /* The gateway's reader session: the shared ReaderSession (gwsession.h) on a
  * path. Everything runs on the main context.
  *
- * A session reaches its path and the manager through SessionRegistry, a
- * pair of callbacks, so that it does not depend on how the manager is
- * found. */
+ * A session knows its path only once attached (as its reader's host); its
+ * owner (the manager) learns that it ended through on_ended, so a session
+ * depends on neither the manager nor how it is found. */
 #pragma once
 
 #include "gwsession.h"
@@ -16,20 +16,16 @@ namespace gw {
 
 class Path;
 
-/* How sessions find their path (while parked, before attach) and tell
- * their owner that they ended. */
-struct SessionRegistry
-{
-  std::function<std::shared_ptr<Path> (const std::string &name)> find_path;
-  std::function<void (const std::string &id)> forget;
-};
-/* The registry in use; by default it asks Manager::instance(). */
-SessionRegistry &session_registry ();
-
 class Session : public ReaderSession
 {
 public:
   Session (std::string id, std::string path, SessionRole role, std::string remote_offer);
+
+  /* Installed by the session's owner (the manager), run once when the
+   * session ends, before events.on_closed: the owner forgets the session and
+   * takes it off its path (a parked session was never attached, so its
+   * path still holds it). */
+  std::function<void (Session &)> on_ended;
 
   /* --- for Path --- */
   /* Creates the gwreaderbin in @pipeline, links it to the path's streams and

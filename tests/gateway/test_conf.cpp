@@ -3,6 +3,7 @@
 #include <glib/gstdio.h>
 
 #include "conf.h"
+#include "gwurl.h"
 
 #include <string>
 
@@ -108,9 +109,9 @@ test_passwords_never_in_errors ()
   g_assert_true (m.find ("hunter2") == std::string::npos);
   assert_contains (m, "admin:***@cam");
   /* (g_assert_cmpstr keeps the pointer past the statement: compare strings) */
-  g_assert_true (gw::redact_url ("rtsp://u:p@h:554/x") == "rtsp://u:***@h:554/x");
-  g_assert_true (gw::redact_url ("rtsp://h/x@y") == "rtsp://h/x@y");
-  g_assert_true (gw::redact_url ("rtsp://h:554/x") == "rtsp://h:554/x");
+  g_assert_true (gw::redact_urls ("rtsp://u:p@h:554/x") == "rtsp://u:***@h:554/x");
+  g_assert_true (gw::redact_urls ("rtsp://h/x@y") == "rtsp://h/x@y");
+  g_assert_true (gw::redact_urls ("rtsp://h:554/x") == "rtsp://h:554/x");
 }
 
 void

@@ -842,6 +842,7 @@ test_start ()
   http_server = new gw::HttpServer (*manager);
   if (!http_server->listen (&err))
     g_error ("listen: %s", err->message);
+  manager->start ();
   g_assert_cmpuint (http_server->port (), >, 0);
   base = "http://127.0.0.1:" + std::to_string (http_server->port ());
   soup = soup_session_new_with_options ("proxy-resolver", NULL, "timeout", 30, NULL);
