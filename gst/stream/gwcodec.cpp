@@ -7,6 +7,7 @@
 #include "gwcodec.h"
 #include "gwnal.h"
 
+#include <gst/codecparsers/gsth264parser.h>
 #include <gst/pbutils/pbutils.h>
 #include <string.h>
 
@@ -147,13 +148,57 @@ static const GwSdpRules h264_sdp = {
   .requirement = "packetization-mode=1",
 };
 
-#define NAL_BIT(type) (G_GUINT64_CONSTANT (1) << (type))
+/* A parameter set check: an SPS or PPS must parse (a PPS needs the SPS it
+ * refers to, which the parser remembers). */
+static gpointer
+h264_checker_new (void)
+{
+  return gst_h264_nal_parser_new ();
+}
 
+static void
+h264_checker_free (gpointer checker)
+{
+  gst_h264_nal_parser_free (static_cast<GstH264NalParser *> (checker));
+}
+
+static gboolean
+h264_checker_accepts (gpointer checker, const guint8 *au, gsize nal, gsize len)
+{
+  GstH264NalParser *parser = static_cast<GstH264NalParser *> (checker);
+  GstH264NalUnit nalu;
+  /* identify_nalu wants the start code in front: nal - 3 holds it */
+  if (nal < 3
+      || gst_h264_parser_identify_nalu_unchecked (parser, au, nal - 3, nal + len, &nalu)
+             != GST_H264_PARSER_OK)
+    return FALSE;
+  if (nalu.type == GST_H264_NAL_SPS) {
+    GstH264SPS sps;
+    if (gst_h264_parser_parse_sps (parser, &nalu, &sps) != GST_H264_PARSER_OK)
+      return FALSE;
+    gst_h264_sps_clear (&sps);
+    return TRUE;
+  }
+  if (nalu.type == GST_H264_NAL_PPS) {
+    GstH264PPS pps;
+    if (gst_h264_parser_parse_pps (parser, &nalu, &pps) != GST_H264_PARSER_OK)
+      return FALSE;
+    gst_h264_pps_clear (&pps);
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* ITU-T H.264 table 7-1. */
 static const GwNalSyntax h264_nal = {
   .type_shift = 0,
   .type_mask = 0x1f,
-  .keyframe_types = NAL_BIT (5),                    /* IDR slice */
-  .parameter_set_types = NAL_BIT (7) | NAL_BIT (8), /* SPS, PPS */
+  .keyframe_types = GW_NAL_BIT (5),                       /* IDR slice */
+  .parameter_set_types = GW_NAL_BIT (7) | GW_NAL_BIT (8), /* SPS, PPS */
+  .delimiter_types = GW_NAL_BIT (9),                      /* AUD */
+  .checker_new = h264_checker_new,
+  .checker_accepts = h264_checker_accepts,
+  .checker_free = h264_checker_free,
 };
 
 /* ------------------------------------------------------------------ table */
@@ -421,21 +466,19 @@ gw_codec_buffer_is_keyframe (const GwCodecInfo *info, GstBuffer *buf)
 guint
 gw_codec_nal_type (const GwCodecInfo *info, const guint8 *nal)
 {
-  if (!info || !info->nal)
-    return 0;
-  return (nal[0] >> info->nal->type_shift) & info->nal->type_mask;
+  return info ? gw_nal_type (info->nal, nal) : 0;
 }
 
 gboolean
 gw_codec_nal_is_keyframe (const GwCodecInfo *info, guint type)
 {
-  return info && info->nal && type < 64 && (info->nal->keyframe_types & NAL_BIT (type));
+  return info && gw_nal_is_keyframe (info->nal, type);
 }
 
 gboolean
 gw_codec_nal_is_parameter_set (const GwCodecInfo *info, guint type)
 {
-  return info && info->nal && type < 64 && (info->nal->parameter_set_types & NAL_BIT (type));
+  return info && gw_nal_is_parameter_set (info->nal, type);
 }
 
 gboolean
