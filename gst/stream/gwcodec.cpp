@@ -101,46 +101,6 @@ h264_set_rtp_fields (const GwStreamFormat *stream, const gchar *profile, GstStru
                      G_TYPE_STRING, plid, NULL);
 }
 
-/* Offset of the first byte after the start code at or after @from, or @size. */
-static gsize
-next_nal (const guint8 *d, gsize size, gsize from, gsize *sc_start)
-{
-  for (gsize i = from; i + 3 <= size; i++) {
-    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
-      *sc_start = (i > from && d[i - 1] == 0) ? i - 1 : i;
-      return i + 3;
-    }
-  }
-  *sc_start = size;
-  return size;
-}
-
-static gboolean
-h264_depayloaded_ok (const guint8 *d, gsize size)
-{
-  gsize sc;
-  gsize nal = next_nal (d, size, 0, &sc);
-  if (size < 4 || sc != 0)
-    return FALSE;
-  while (TRUE) {
-    if (nal >= size)
-      return FALSE; /* a start code and nothing after it */
-    gsize next_sc;
-    gsize next = next_nal (d, size, nal, &next_sc);
-    gsize end = next_sc;
-    while (end > nal && d[end - 1] == 0)
-      end--;
-    if (end <= nal || (d[nal] & 0x80))
-      return FALSE; /* no header byte, or the forbidden bit set */
-    guint type = d[nal] & 0x1f;
-    if ((type == 10 || type == 11) && end - nal != 1)
-      return FALSE; /* the parser takes these as one byte and loses sync */
-    if (next_sc >= size)
-      return TRUE;
-    nal = next;
-  }
-}
-
 static const GwSdpRules h264_sdp = {
   .read_caps = h264_read_caps,
   .rank_offer = h264_rank_offer,
@@ -200,6 +160,37 @@ static const GwNalSyntax h264_nal = {
   .checker_accepts = h264_checker_accepts,
   .checker_free = h264_checker_free,
 };
+
+/* ITU-T H.264 7.3.1: forbidden_zero_bit, nal_ref_idc, nal_unit_type. */
+#define H264_FORBIDDEN_BIT 0x80
+#define H264_NAL_END_OF_SEQUENCE 10
+#define H264_NAL_END_OF_STREAM 11
+
+/* Whether a depayloaded access unit is safe for h264parse (see
+ * gw_codec_au_is_sane in gwcodec.h). */
+static gboolean
+h264_depayloaded_ok (const guint8 *d, gsize size)
+{
+  /* a start code first */
+  if (size < 4 || d[0] != 0 || d[1] != 0 || !(d[2] == 1 || (d[2] == 0 && d[3] == 1)))
+    return FALSE;
+  GwNals nals;
+  gw_nal_split_annexb (d, size, nals);
+  if (nals.empty () || nals.back ().first + nals.back ().second != size)
+    return FALSE; /* a start code and nothing after it */
+  for (gsize i = 0; i < nals.size (); i++) {
+    gsize nal = nals[i].first, end = nal + nals[i].second;
+    if (i + 1 == nals.size ())
+      while (end > nal && d[end - 1] == 0)
+        end--; /* trailing zeros end the last unit too */
+    if (end <= nal || (d[nal] & H264_FORBIDDEN_BIT))
+      return FALSE; /* no header byte, or the forbidden bit set */
+    guint type = gw_nal_type (&h264_nal, d + nal);
+    if ((type == H264_NAL_END_OF_SEQUENCE || type == H264_NAL_END_OF_STREAM) && end - nal != 1)
+      return FALSE; /* the parser takes these as one byte and loses sync */
+  }
+  return TRUE;
+}
 
 /* ------------------------------------------------------------------ table */
 

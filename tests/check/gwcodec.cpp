@@ -278,6 +278,19 @@ GST_START_TEST (test_keyframes)
   fail_unless (gw_codec_au_is_sane (h264, idr, sizeof (idr)));
   const guint8 forbidden[] = { 0, 0, 0, 1, 0xc1, 0x9a, 0x33 };
   fail_if (gw_codec_au_is_sane (h264, forbidden, sizeof (forbidden)));
+  /* No start code first; a start code with nothing after it; an empty unit;
+   * an end-of-stream unit longer than one byte (trailing zeros do not
+   * count). */
+  const guint8 no_start[] = { 0, 1, 0, 0, 1, 0x41, 0x9a };
+  fail_if (gw_codec_au_is_sane (h264, no_start, sizeof (no_start)));
+  const guint8 dangling[] = { 0, 0, 1, 0x41, 0x9a, 0, 0, 0, 1 };
+  fail_if (gw_codec_au_is_sane (h264, dangling, sizeof (dangling)));
+  const guint8 empty[] = { 0, 0, 1, 0, 0, 1, 0x41, 0x9a };
+  fail_if (gw_codec_au_is_sane (h264, empty, sizeof (empty)));
+  const guint8 eos_long[] = { 0, 0, 1, 0x41, 0x9a, 0, 0, 1, 0x0b, 0x01 };
+  fail_if (gw_codec_au_is_sane (h264, eos_long, sizeof (eos_long)));
+  const guint8 eos_zeros[] = { 0, 0, 1, 0x41, 0x9a, 0, 0, 1, 0x0b, 0, 0 };
+  fail_unless (gw_codec_au_is_sane (h264, eos_zeros, sizeof (eos_zeros)));
 }
 GST_END_TEST;
 
