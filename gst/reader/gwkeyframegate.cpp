@@ -3,6 +3,7 @@
 #endif
 
 #include "gwkeyframegate.h"
+#include "gwcodec.h"
 #include "gwnal.h"
 
 #include <string.h>
@@ -23,9 +24,8 @@ struct _GwKeyframeGate
   gint dropped; /* wraps after 2^31, a statistic */
 
   /* Streaming thread only. */
-  gboolean h264;
-  GstBuffer *sps; /* last SPS NAL with its start code */
-  GstBuffer *pps; /* last PPS NAL with its start code */
+  const GwNalSyntax *nal; /* the codec's, NULL if not made of NAL units */
+  GwParameterSets sets;   /* the last ones seen, with their start codes */
 };
 
 G_DEFINE_TYPE (GwKeyframeGate, gw_keyframe_gate, GST_TYPE_ELEMENT)
@@ -56,12 +56,12 @@ gw_keyframe_gate_get_dropped (GwKeyframeGate *gate)
   return (guint)g_atomic_int_get (&gate->dropped);
 }
 
-/* Remembers the SPS and PPS NAL units of an access unit; returns whether
- * the unit holds an SPS. */
+/* Remembers the parameter sets of an access unit; returns whether the unit
+ * carries its own. */
 static gboolean
 scan_parameter_sets (GwKeyframeGate *self, GstBuffer *buf)
 {
-  return gw_h264_keep_parameter_sets (buf, &self->sps, &self->pps);
+  return gw_nal_keep_parameter_sets (self->nal, buf, &self->sets);
 }
 
 static void
@@ -84,15 +84,16 @@ push (GwKeyframeGate *self, GstBuffer *buf)
   return ret == GST_FLOW_NOT_LINKED ? GST_FLOW_OK : ret;
 }
 
-/* Prepends the last SPS and PPS seen to a keyframe that lacks them. */
+/* Prepends the last parameter sets seen to a keyframe that lacks them. */
 static GstBuffer *
-with_parameter_sets (GwKeyframeGate *self, GstBuffer *buf, gboolean has_sps)
+with_parameter_sets (GwKeyframeGate *self, GstBuffer *buf, gboolean has_own)
 {
-  if (!self->h264)
+  if (!self->nal)
     return buf;
-  if (!has_sps && self->sps && self->pps)
-    GST_DEBUG_OBJECT (self, "keyframe without SPS/PPS: prepending the last ones");
-  return gw_h264_with_parameter_sets (buf, has_sps, self->sps, self->pps);
+  GstBuffer *out = gw_nal_with_parameter_sets (self->nal, buf, has_own, &self->sets);
+  if (out != buf)
+    GST_DEBUG_OBJECT (self, "keyframe without parameter sets: prepending the last ones");
+  return out;
 }
 
 static GstFlowReturn
@@ -104,7 +105,7 @@ gw_keyframe_gate_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   if (G_LIKELY (mode == GW_GATE_OPEN))
     return push (self, buf);
 
-  gboolean has_sps = self->h264 ? scan_parameter_sets (self, buf) : FALSE;
+  gboolean has_own = self->nal ? scan_parameter_sets (self, buf) : FALSE;
   gboolean delta = GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
 
   if (mode == GW_GATE_CLOSED || delta) {
@@ -118,7 +119,7 @@ gw_keyframe_gate_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   /* A keyframe: open, with the parameter sets in front of it. Only switch
    * WAITING -> OPEN, a concurrent CLOSE wins. */
   g_atomic_int_compare_and_exchange (&self->mode, GW_GATE_WAITING, GW_GATE_OPEN);
-  buf = with_parameter_sets (self, buf, has_sps);
+  buf = with_parameter_sets (self, buf, has_own);
   GST_DEBUG_OBJECT (self, "first keyframe %" GST_TIME_FORMAT " passes",
                     GST_TIME_ARGS (GST_BUFFER_PTS (buf)));
   return push (self, buf);
@@ -131,8 +132,8 @@ gw_keyframe_gate_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
   if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
     GstCaps *caps;
     gst_event_parse_caps (event, &caps);
-    const GstStructure *s = gst_caps_get_structure (caps, 0);
-    self->h264 = s && gst_structure_has_name (s, "video/x-h264");
+    const GwCodecInfo *codec = gw_codec_from_caps (caps);
+    self->nal = codec ? codec->nal : NULL;
   }
   return gst_pad_event_default (pad, parent, event);
 }
@@ -141,8 +142,7 @@ static void
 gw_keyframe_gate_finalize (GObject *object)
 {
   GwKeyframeGate *self = GW_KEYFRAME_GATE (object);
-  gst_clear_buffer (&self->sps);
-  gst_clear_buffer (&self->pps);
+  gw_parameter_sets_clear (&self->sets);
   G_OBJECT_CLASS (gw_keyframe_gate_parent_class)->finalize (object);
 }
 

@@ -7,6 +7,7 @@
 #include "gwcodec.h"
 #include "gwnal.h"
 
+#include <gst/codecparsers/gsth264parser.h>
 #include <gst/pbutils/pbutils.h>
 #include <string.h>
 
@@ -100,46 +101,6 @@ h264_set_rtp_fields (const GwStreamFormat *stream, const gchar *profile, GstStru
                      G_TYPE_STRING, plid, NULL);
 }
 
-/* Offset of the first byte after the start code at or after @from, or @size. */
-static gsize
-next_nal (const guint8 *d, gsize size, gsize from, gsize *sc_start)
-{
-  for (gsize i = from; i + 3 <= size; i++) {
-    if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
-      *sc_start = (i > from && d[i - 1] == 0) ? i - 1 : i;
-      return i + 3;
-    }
-  }
-  *sc_start = size;
-  return size;
-}
-
-static gboolean
-h264_depayloaded_ok (const guint8 *d, gsize size)
-{
-  gsize sc;
-  gsize nal = next_nal (d, size, 0, &sc);
-  if (size < 4 || sc != 0)
-    return FALSE;
-  while (TRUE) {
-    if (nal >= size)
-      return FALSE; /* a start code and nothing after it */
-    gsize next_sc;
-    gsize next = next_nal (d, size, nal, &next_sc);
-    gsize end = next_sc;
-    while (end > nal && d[end - 1] == 0)
-      end--;
-    if (end <= nal || (d[nal] & 0x80))
-      return FALSE; /* no header byte, or the forbidden bit set */
-    guint type = d[nal] & 0x1f;
-    if ((type == 10 || type == 11) && end - nal != 1)
-      return FALSE; /* the parser takes these as one byte and loses sync */
-    if (next_sc >= size)
-      return TRUE;
-    nal = next;
-  }
-}
-
 static const GwSdpRules h264_sdp = {
   .read_caps = h264_read_caps,
   .rank_offer = h264_rank_offer,
@@ -147,14 +108,89 @@ static const GwSdpRules h264_sdp = {
   .requirement = "packetization-mode=1",
 };
 
-#define NAL_BIT(type) (G_GUINT64_CONSTANT (1) << (type))
+/* A parameter set check: an SPS or PPS must parse (a PPS needs the SPS it
+ * refers to, which the parser remembers). */
+static gpointer
+h264_checker_new (void)
+{
+  return gst_h264_nal_parser_new ();
+}
 
+static void
+h264_checker_free (gpointer checker)
+{
+  gst_h264_nal_parser_free (static_cast<GstH264NalParser *> (checker));
+}
+
+static gboolean
+h264_checker_accepts (gpointer checker, const guint8 *au, gsize nal, gsize len)
+{
+  GstH264NalParser *parser = static_cast<GstH264NalParser *> (checker);
+  GstH264NalUnit nalu;
+  /* identify_nalu wants the start code in front: nal - 3 holds it */
+  if (nal < 3
+      || gst_h264_parser_identify_nalu_unchecked (parser, au, nal - 3, nal + len, &nalu)
+             != GST_H264_PARSER_OK)
+    return FALSE;
+  if (nalu.type == GST_H264_NAL_SPS) {
+    GstH264SPS sps;
+    if (gst_h264_parser_parse_sps (parser, &nalu, &sps) != GST_H264_PARSER_OK)
+      return FALSE;
+    gst_h264_sps_clear (&sps);
+    return TRUE;
+  }
+  if (nalu.type == GST_H264_NAL_PPS) {
+    GstH264PPS pps;
+    if (gst_h264_parser_parse_pps (parser, &nalu, &pps) != GST_H264_PARSER_OK)
+      return FALSE;
+    gst_h264_pps_clear (&pps);
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* ITU-T H.264 table 7-1. */
 static const GwNalSyntax h264_nal = {
   .type_shift = 0,
   .type_mask = 0x1f,
-  .keyframe_types = NAL_BIT (5),                    /* IDR slice */
-  .parameter_set_types = NAL_BIT (7) | NAL_BIT (8), /* SPS, PPS */
+  .keyframe_types = GW_NAL_BIT (5),                       /* IDR slice */
+  .parameter_set_types = GW_NAL_BIT (7) | GW_NAL_BIT (8), /* SPS, PPS */
+  .delimiter_types = GW_NAL_BIT (9),                      /* AUD */
+  .checker_new = h264_checker_new,
+  .checker_accepts = h264_checker_accepts,
+  .checker_free = h264_checker_free,
 };
+
+/* ITU-T H.264 7.3.1: forbidden_zero_bit, nal_ref_idc, nal_unit_type. */
+#define H264_FORBIDDEN_BIT 0x80
+#define H264_NAL_END_OF_SEQUENCE 10
+#define H264_NAL_END_OF_STREAM 11
+
+/* Whether a depayloaded access unit is safe for h264parse (see
+ * gw_codec_au_is_sane in gwcodec.h). */
+static gboolean
+h264_depayloaded_ok (const guint8 *d, gsize size)
+{
+  /* a start code first */
+  if (size < 4 || d[0] != 0 || d[1] != 0 || !(d[2] == 1 || (d[2] == 0 && d[3] == 1)))
+    return FALSE;
+  GwNals nals;
+  gw_nal_split_annexb (d, size, nals);
+  if (nals.empty () || nals.back ().first + nals.back ().second != size)
+    return FALSE; /* a start code and nothing after it */
+  for (gsize i = 0; i < nals.size (); i++) {
+    gsize nal = nals[i].first, end = nal + nals[i].second;
+    if (i + 1 == nals.size ())
+      while (end > nal && d[end - 1] == 0)
+        end--; /* trailing zeros end the last unit too */
+    if (end <= nal || (d[nal] & H264_FORBIDDEN_BIT))
+      return FALSE; /* no header byte, or the forbidden bit set */
+    guint type = gw_nal_type (&h264_nal, d + nal);
+    if ((type == H264_NAL_END_OF_SEQUENCE || type == H264_NAL_END_OF_STREAM) && end - nal != 1)
+      return FALSE; /* the parser takes these as one byte and loses sync */
+  }
+  return TRUE;
+}
 
 /* ------------------------------------------------------------------ table */
 
@@ -421,21 +457,19 @@ gw_codec_buffer_is_keyframe (const GwCodecInfo *info, GstBuffer *buf)
 guint
 gw_codec_nal_type (const GwCodecInfo *info, const guint8 *nal)
 {
-  if (!info || !info->nal)
-    return 0;
-  return (nal[0] >> info->nal->type_shift) & info->nal->type_mask;
+  return info ? gw_nal_type (info->nal, nal) : 0;
 }
 
 gboolean
 gw_codec_nal_is_keyframe (const GwCodecInfo *info, guint type)
 {
-  return info && info->nal && type < 64 && (info->nal->keyframe_types & NAL_BIT (type));
+  return info && gw_nal_is_keyframe (info->nal, type);
 }
 
 gboolean
 gw_codec_nal_is_parameter_set (const GwCodecInfo *info, guint type)
 {
-  return info && info->nal && type < 64 && (info->nal->parameter_set_types & NAL_BIT (type));
+  return info && gw_nal_is_parameter_set (info->nal, type);
 }
 
 gboolean

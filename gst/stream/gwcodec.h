@@ -67,15 +67,31 @@ typedef struct
 } GwSdpRules;
 
 /* How keyframes and parameter sets are found in a codec made of NAL units
- * (Annex B access units: start codes, then NAL units). */
+ * (Annex B access units: start codes, then NAL units). The only place NAL
+ * unit types are known; the NAL tools (gwnal.h) read them from here. */
 typedef struct
 {
   /* NAL unit type = (first header byte >> type_shift) & type_mask */
   guint8 type_shift;
   guint8 type_mask;
-  /* One bit per NAL unit type (1 << type). */
-  guint64 keyframe_types;      /* a slice that starts a keyframe (IDR) */
-  guint64 parameter_set_types; /* what a decoder needs before it (SPS, PPS) */
+  /* One bit per NAL unit type (GW_NAL_BIT (type), types below 64). */
+  guint64 keyframe_types; /* a slice that starts a keyframe (IDR) */
+  /* What a decoder needs before a keyframe (SPS, PPS), in ascending type
+   * order; an access unit holding the first of them carries its own. At
+   * most GW_NAL_MAX_PARAMETER_SETS. */
+  guint64 parameter_set_types;
+  guint64 delimiter_types; /* access unit delimiters (AUD) */
+
+  /* Whether a parameter set is sound enough to keep for later keyframes
+   * (it parses): so that a camera sending garbage cannot leave every later
+   * keyframe with broken parameter sets in front. The NAL unit's header is
+   * at offset @nal of @au, after a start code, and is @len bytes long. A
+   * checker keeps state (a set may refer to earlier ones): make one per
+   * stream with checker_new, free it with checker_free. NULL: every
+   * parameter set is kept. */
+  gpointer (*checker_new) (void);
+  gboolean (*checker_accepts) (gpointer checker, const guint8 *au, gsize nal, gsize len);
+  void (*checker_free) (gpointer checker);
 } GwNalSyntax;
 
 /* One codec. Strings are static; element properties are "name=value" pairs

@@ -1,18 +1,25 @@
-/* NAL unit tools: the one place that knows how an encoded video access unit
- * is cut into NAL units and what their headers say.
+/* NAL unit tools: how an encoded video access unit is cut into NAL units,
+ * and what their headers say, for any codec made of NAL units.
  *
  * Annex B byte streams, as the parsers in front of our streams give them
  * (stream-format=byte-stream, alignment=au). The splitter is the same for
- * H.264 and H.265; the header helpers are per codec (H.264 now; H.265, whose
- * header is two bytes with the type in bits 1-6 of the first, goes beside
- * them). Pure functions, any thread.
+ * H.264 and H.265. What a NAL header says (its type, which types start a
+ * keyframe, which are parameter sets) is not written here but read from the
+ * codec's row of the codec table (GwNalSyntax, gwcodec.h); every function
+ * that needs it takes the row's syntax. Pure functions, any thread; a
+ * GwParameterSets belongs to its caller, who locks it if shared.
  */
 #pragma once
+
+#include "gwcodec.h"
 
 #include <gst/gst.h>
 
 #include <utility>
 #include <vector>
+
+/* One bit of GwNalSyntax's type sets. */
+#define GW_NAL_BIT(type) (G_GUINT64_CONSTANT (1) << (type))
 
 /* NAL units of an access unit: (offset of the NAL header byte, length). */
 typedef std::vector<std::pair<gsize, gsize> > GwNals;
@@ -26,38 +33,43 @@ void gw_nal_split_annexb (const guint8 *d, gsize n, GwNals &out);
  * unit whose header is at @nal (as gw_nal_split_annexb gives it). */
 gsize gw_nal_start_code_offset (const guint8 *d, gsize nal);
 
-/* H.264 NAL unit types we act on (ITU-T H.264, table 7-1). */
-enum
+/* What the header of a NAL unit says, read with a row's @syntax. */
+guint gw_nal_type (const GwNalSyntax *syntax, const guint8 *nal);
+gboolean gw_nal_is_keyframe (const GwNalSyntax *syntax, guint type);
+gboolean gw_nal_is_parameter_set (const GwNalSyntax *syntax, guint type);
+/* An access unit delimiter: RTP's marker bit says the same. */
+gboolean gw_nal_is_delimiter (const GwNalSyntax *syntax, guint type);
+
+/* A codec's parameter sets are its parameter_set_types in ascending order
+ * (H.264: SPS, PPS; H.265: VPS, SPS, PPS), which is the order a decoder
+ * needs them in. At most this many. */
+#define GW_NAL_MAX_PARAMETER_SETS 4
+
+/* How many parameter sets the codec has. */
+guint gw_nal_n_parameter_sets (const GwNalSyntax *syntax);
+/* The place of parameter set @type among the codec's sets, or -1 if @type
+ * is not one. */
+gint gw_nal_parameter_set_index (const GwNalSyntax *syntax, guint type);
+
+/* The last parameter sets of a stream, by place: each one NAL unit with its
+ * start code, or NULL while unknown. Zero-initialise; free the buffers with
+ * gw_parameter_sets_clear. */
+typedef struct
 {
-  GW_H264_NAL_IDR = 5,
-  GW_H264_NAL_SPS = 7,
-  GW_H264_NAL_PPS = 8,
-  GW_H264_NAL_AUD = 9,
-  /* 24 and up are RTP aggregation and fragmentation types (RFC 6184). */
-  GW_H264_NAL_FIRST_RTP = 24,
-  GW_H264_NAL_FU_A = 28,
-};
+  GstBuffer *sets[GW_NAL_MAX_PARAMETER_SETS];
+} GwParameterSets;
 
-static inline guint
-gw_h264_nal_type (guint8 header)
-{
-  return header & 0x1f;
-}
+void gw_parameter_sets_clear (GwParameterSets *ps);
+/* @dst (cleared first) takes a ref on each of @src's buffers. */
+void gw_parameter_sets_copy (GwParameterSets *dst, const GwParameterSets *src);
 
-/* Whether a NAL unit of @type may go in an RTP packet as itself: not
- * unspecified (0) and not an RTP framing type a receiver would misread. */
-static inline gboolean
-gw_h264_nal_is_payload (guint type)
-{
-  return type != 0 && type < GW_H264_NAL_FIRST_RTP;
-}
+/* Remembers in @ps (replacing what it held) the parameter sets of the
+ * access unit @buf. Returns whether @buf carries its own: it holds the
+ * first of them (H.264: an SPS). @ps may be NULL: only the answer. */
+gboolean gw_nal_keep_parameter_sets (const GwNalSyntax *syntax, GstBuffer *buf,
+                                     GwParameterSets *ps);
 
-/* Remembers in @sps and @pps (replacing what they held) the SPS and PPS NAL
- * units of the H.264 access unit @buf, each with its start code; returns
- * whether @buf holds an SPS. */
-gboolean gw_h264_keep_parameter_sets (GstBuffer *buf, GstBuffer **sps, GstBuffer **pps);
-
-/* @key (taken) with @sps and @pps in front, if it has no SPS of its own
- * (@has_sps) and both are known; else @key. */
-GstBuffer *gw_h264_with_parameter_sets (GstBuffer *key, gboolean has_sps, GstBuffer *sps,
-                                        GstBuffer *pps);
+/* @key (taken) with @ps's parameter sets in front, in their order, if it
+ * does not carry its own (@has_own) and all of them are known; else @key. */
+GstBuffer *gw_nal_with_parameter_sets (const GwNalSyntax *syntax, GstBuffer *key, gboolean has_own,
+                                       const GwParameterSets *ps);

@@ -17,39 +17,49 @@ GwPacketizer::GwPacketizer ()
     GST_DEBUG_CATEGORY_INIT (gw_packetizer_debug, "gwpacketizer", 0, "gw RTP packetizer");
     g_once_init_leave (&once, 1);
   }
-  parser_ = gst_h264_nal_parser_new ();
 }
 
-GwPacketizer::~GwPacketizer () { gst_h264_nal_parser_free (parser_); }
+GwPacketizer::~GwPacketizer ()
+{
+  if (checker_)
+    checker_syntax_->checker_free (checker_);
+}
 
 gboolean
 GwPacketizer::set_caps (GstCaps *caps)
 {
-  const GstStructure *st = gst_caps_get_structure (caps, 0);
-  const gchar *name = gst_structure_get_name (st);
-  codec_ = Codec::NONE;
+  const GwCodecInfo *info = gw_codec_from_caps (caps);
+  codec_ = NULL;
   clock_rate_ = 0;
-  if (g_str_equal (name, "video/x-h264")) {
-    codec_ = Codec::H264;
-    clock_rate_ = 90000;
-  } else if (g_str_equal (name, "audio/x-opus")) {
-    codec_ = Codec::OPUS;
-    clock_rate_ = 48000;
-  } else if (g_str_equal (name, "audio/x-mulaw")) {
-    codec_ = Codec::PCMU;
-    clock_rate_ = 8000;
-  } else if (g_str_equal (name, "audio/x-alaw")) {
-    codec_ = Codec::PCMA;
-    clock_rate_ = 8000;
-  }
+  format_ = Format::FRAME;
   nals_.clear ();
-  return ready ();
+  if (!info)
+    return FALSE;
+  if (info->nal) {
+    /* A codec made of NAL units needs its own RTP payload format. */
+    if (info->codec != GW_CODEC_H264) {
+      GST_WARNING ("no RTP payload format for %s here", info->name);
+      return FALSE;
+    }
+    format_ = Format::RFC6184;
+    /* One checker per codec: it remembers the sets it has seen across
+     * caps changes, as the stream's later sets may refer to them. */
+    if (checker_syntax_ != info->nal) {
+      if (checker_)
+        checker_syntax_->checker_free (checker_);
+      checker_syntax_ = info->nal;
+      checker_ = info->nal->checker_new ? info->nal->checker_new () : NULL;
+    }
+  }
+  codec_ = info;
+  clock_rate_ = info->clock_rate;
+  return TRUE;
 }
 
 gboolean
 GwPacketizer::starts_stream (GstBuffer *buf) const
 {
-  return codec_ != Codec::H264 || !GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  return gw_codec_buffer_is_keyframe (codec_, buf);
 }
 
 void
@@ -68,6 +78,27 @@ GwPacketizer::add_packet (const guint8 *a, gsize alen, const guint8 *b, gsize bl
   packets_.push_back (p);
 }
 
+/* RFC 6184 framing. The NAL unit header is F (1 bit), NRI (2), type (5);
+ * types 24 to 31 are the payload format's aggregation and fragmentation
+ * packets (STAP, MTAP, FU), 0 is unspecified: a NAL unit of those types
+ * cannot go in a packet as itself, a receiver would misread it. */
+enum
+{
+  RFC6184_FNRI_MASK = 0xe0,
+  RFC6184_TYPE_MASK = 0x1f,
+  RFC6184_FIRST_FRAMING_TYPE = 24,
+  RFC6184_FU_A = 28,
+  RFC6184_FU_START = 0x80,
+  RFC6184_FU_END = 0x40,
+};
+
+static gboolean
+rfc6184_is_payload (guint8 header)
+{
+  guint type = header & RFC6184_TYPE_MASK;
+  return type != 0 && type < RFC6184_FIRST_FRAMING_TYPE;
+}
+
 /* One NAL unit (no start code): a single-NAL packet, or FU-A fragments. */
 void
 GwPacketizer::packetize_h264_nal (const guint8 *nal, gsize len)
@@ -80,51 +111,34 @@ GwPacketizer::packetize_h264_nal (const guint8 *nal, gsize len)
     return;
   }
   guint8 fu[2];
-  fu[0] = (nal[0] & 0xe0) | GW_H264_NAL_FU_A;
-  const guint8 type = gw_h264_nal_type (nal[0]);
+  fu[0] = (nal[0] & RFC6184_FNRI_MASK) | RFC6184_FU_A;
+  const guint8 type = nal[0] & RFC6184_TYPE_MASK;
   gsize off = 1;
   while (off < len) {
     gsize chunk = MIN (room - 2, len - off);
-    fu[1] = type | (off == 1 ? 0x80 : 0) | (off + chunk == len ? 0x40 : 0);
+    fu[1] = type | (off == 1 ? RFC6184_FU_START : 0) | (off + chunk == len ? RFC6184_FU_END : 0);
     add_packet (fu, 2, nal + off, chunk);
     off += chunk;
   }
 }
 
-/* Remembers the stream's last SPS and PPS, for a keyframe without them:
+/* Remembers the stream's last parameter sets, for a keyframe without them:
  * only ones that parse, so that a camera sending garbage cannot leave every
  * later keyframe with broken parameter sets in front. */
 void
 GwPacketizer::keep_parameter_sets (const guint8 *d, const GwNals &nals)
 {
+  const GwNalSyntax *syntax = codec_->nal;
   for (auto &n : nals) {
-    guint type = gw_h264_nal_type (d[n.first]);
-    if (type != GW_H264_NAL_SPS && type != GW_H264_NAL_PPS)
+    guint type = gw_nal_type (syntax, d + n.first);
+    gint index = gw_nal_parameter_set_index (syntax, type);
+    if (index < 0)
       continue;
-    GstH264NalUnit nalu;
-    /* identify_nalu wants the start code in front: n.first - 3 holds it */
-    if (n.first < 3
-        || gst_h264_parser_identify_nalu_unchecked (parser_, d, n.first - 3, n.first + n.second,
-                                                    &nalu)
-               != GST_H264_PARSER_OK)
-      continue;
-    gboolean ok;
-    if (type == GW_H264_NAL_SPS) {
-      GstH264SPS sps;
-      ok = gst_h264_parser_parse_sps (parser_, &nalu, &sps) == GST_H264_PARSER_OK;
-      if (ok)
-        gst_h264_sps_clear (&sps);
-    } else {
-      GstH264PPS pps;
-      ok = gst_h264_parser_parse_pps (parser_, &nalu, &pps) == GST_H264_PARSER_OK;
-      if (ok)
-        gst_h264_pps_clear (&pps);
-    }
-    if (!ok) {
-      GST_DEBUG ("ignoring a %s that does not parse", type == GW_H264_NAL_SPS ? "SPS" : "PPS");
+    if (checker_ && !syntax->checker_accepts (checker_, d, n.first, n.second)) {
+      GST_DEBUG ("ignoring a parameter set (NAL type %u) that does not parse", type);
       continue;
     }
-    (type == GW_H264_NAL_SPS ? sps_ : pps_).assign (d + n.first, d + n.first + n.second);
+    sets_[index].assign (d + n.first, d + n.first + n.second);
   }
 }
 
@@ -132,7 +146,7 @@ void
 GwPacketizer::observe (GstBuffer *buf)
 {
   nals_.clear ();
-  if (codec_ != Codec::H264)
+  if (!codec_ || format_ != Format::RFC6184)
     return;
   /* One scan of the access unit serves the parameter sets and the
    * packetizing. */
@@ -144,50 +158,62 @@ GwPacketizer::observe (GstBuffer *buf)
   gst_buffer_unmap (buf, &map);
 }
 
+/* The NAL units @nals of the access unit @d, RFC 6184. */
+void
+GwPacketizer::packetize_nals (const guint8 *d, const GwNals &nals)
+{
+  const GwNalSyntax *syntax = codec_->nal;
+  gboolean has_own = FALSE, keyframe = FALSE;
+  for (auto &n : nals) {
+    guint type = gw_nal_type (syntax, d + n.first);
+    has_own |= gw_nal_parameter_set_index (syntax, type) == 0;
+    keyframe |= gw_nal_is_keyframe (syntax, type);
+  }
+  /* A keyframe without its parameter sets gets the last ones. */
+  if (keyframe && !has_own) {
+    guint n_sets = gw_nal_n_parameter_sets (syntax);
+    gboolean known = n_sets > 0;
+    for (guint i = 0; i < n_sets; i++)
+      known &= !sets_[i].empty ();
+    for (guint i = 0; known && i < n_sets; i++)
+      packetize_h264_nal (sets_[i].data (), sets_[i].size ());
+  }
+  for (auto &n : nals) {
+    guint type = gw_nal_type (syntax, d + n.first);
+    if (gw_nal_is_delimiter (syntax, type))
+      continue; /* access unit delimiter: the marker bit says it */
+    if (!rfc6184_is_payload (d[n.first]))
+      continue;
+    packetize_h264_nal (d + n.first, n.second);
+  }
+}
+
 gboolean
 GwPacketizer::packetize (GstBuffer *buf, gboolean observed)
 {
   arena_.clear ();
   packets_.clear ();
+  if (!codec_)
+    return FALSE;
   GstMapInfo map;
   if (!gst_buffer_map (buf, &map, GST_MAP_READ))
     return FALSE;
 
-  if (codec_ == Codec::H264) {
+  if (format_ == Format::RFC6184) {
     GwNals own;
-    const GwNals *nals = &nals_;
-    if (!observed) {
+    if (!observed)
       gw_nal_split_annexb (map.data, map.size, own);
-      nals = &own;
-    }
-    gboolean has_sps = FALSE, has_idr = FALSE;
-    for (auto &n : *nals) {
-      guint type = gw_h264_nal_type (map.data[n.first]);
-      has_sps |= type == GW_H264_NAL_SPS;
-      has_idr |= type == GW_H264_NAL_IDR;
-    }
-    /* A keyframe without its parameter sets gets the last ones. */
-    if (has_idr && !has_sps && !sps_.empty () && !pps_.empty ()) {
-      packetize_h264_nal (sps_.data (), sps_.size ());
-      packetize_h264_nal (pps_.data (), pps_.size ());
-    }
-    for (auto &n : *nals) {
-      guint type = gw_h264_nal_type (map.data[n.first]);
-      if (type == GW_H264_NAL_AUD)
-        continue; /* access unit delimiter: the marker bit says it */
-      if (!gw_h264_nal_is_payload (type))
-        continue;
-      packetize_h264_nal (map.data + n.first, n.second);
-    }
-  } else if (codec_ != Codec::NONE && map.size > 0 && map.size <= GW_RTP_MTU - GW_RTP_HEADER) {
+    packetize_nals (map.data, observed ? nals_ : own);
+  } else if (map.size > 0 && map.size <= GW_RTP_MTU - GW_RTP_HEADER) {
     add_packet (map.data, map.size, NULL, 0);
-  } else if (codec_ != Codec::NONE && map.size > 0) {
-    GST_WARNING ("audio frame of %" G_GSIZE_FORMAT " bytes is over the MTU: dropped", map.size);
+  } else if (map.size > 0) {
+    GST_WARNING ("%s frame of %" G_GSIZE_FORMAT " bytes is over the MTU: dropped", codec_->name,
+                 map.size);
   }
   gst_buffer_unmap (buf, &map);
   if (packets_.empty ())
     return FALSE;
-  if (codec_ == Codec::H264)
+  if (format_ == Format::RFC6184)
     packets_.back ().marker = TRUE;
   return TRUE;
 }

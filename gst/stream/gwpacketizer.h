@@ -12,15 +12,15 @@
  */
 #pragma once
 
+#include "gwcodec.h"
 #include "gwnal.h"
 
-#include <gst/codecparsers/gsth264parser.h>
 #include <gst/gst.h>
 
 #include <vector>
 
-/* Largest RTP packet (header included), as our payloaders are set up. */
-#define GW_RTP_MTU 1200
+/* Largest RTP packet (header included) is GW_RTP_MTU, as our payloaders
+ * are set up (gwcodec.h). */
 #define GW_RTP_HEADER 12
 
 /* One packet: GW_RTP_HEADER blank bytes, then the payload. */
@@ -40,12 +40,14 @@ public:
   GwPacketizer &operator= (const GwPacketizer &) = delete;
 
   /* The stream's caps: FALSE if it is not a stream we packetize (the
-   * packetizer then gives no packets until caps it knows). */
+   * packetizer then gives no packets until caps it knows): a codec not in
+   * the codec table, or one made of NAL units without a payload format
+   * here. */
   gboolean set_caps (GstCaps *caps);
   gboolean
   ready () const
   {
-    return codec_ != Codec::NONE;
+    return codec_ != NULL;
   }
   guint
   clock_rate () const
@@ -74,24 +76,28 @@ public:
   }
 
 private:
-  enum class Codec
+  /* How a buffer becomes packets. */
+  enum class Format
   {
-    NONE,
-    H264,
-    OPUS,
-    PCMU,
-    PCMA,
+    FRAME,   /* one packet per frame (audio) */
+    RFC6184, /* H.264: single NAL units and FU-A */
   };
 
   void add_packet (const guint8 *a, gsize alen, const guint8 *b, gsize blen);
   void packetize_h264_nal (const guint8 *nal, gsize len);
   void keep_parameter_sets (const guint8 *d, const GwNals &nals);
+  void packetize_nals (const guint8 *d, const GwNals &nals);
 
-  Codec codec_ = Codec::NONE;
+  const GwCodecInfo *codec_ = NULL; /* the stream's row, NULL: none */
+  Format format_ = Format::FRAME;
   guint clock_rate_ = 0;
-  std::vector<guint8> sps_, pps_; /* last valid parameter sets, without start code */
-  GstH264NalParser *parser_;      /* checks them */
-  GwNals nals_;                   /* the NAL units of the observed buffer */
-  std::vector<guint8> arena_;     /* this buffer's packets */
+  /* Last valid parameter sets by place (gw_nal_parameter_set_index),
+   * without start code; empty while unknown. */
+  std::vector<guint8> sets_[GW_NAL_MAX_PARAMETER_SETS];
+  /* checks them: the row's checker, made for checker_syntax_, or NULL */
+  gpointer checker_ = NULL;
+  const GwNalSyntax *checker_syntax_ = NULL;
+  GwNals nals_;               /* the NAL units of the observed buffer */
+  std::vector<guint8> arena_; /* this buffer's packets */
   std::vector<GwRtpPacket> packets_;
 };

@@ -4,6 +4,7 @@
 #endif
 
 #include "gwstream.h"
+#include "gwcodec.h"
 #include "gwnal.h"
 
 GST_DEBUG_CATEGORY_STATIC (gw_stream_debug);
@@ -33,13 +34,15 @@ struct _GwStream
   GList *ports;     /* Port*, under the lock */
   guint n_attached; /* under the lock */
   gboolean video;   /* under the lock */
-  gboolean h264;    /* under the lock */
+  /* The codec's NAL syntax, NULL if it is not made of NAL units. Under
+   * the lock. */
+  const GwNalSyntax *nal;
   /* Written by the streaming thread under the lock; read under the lock
    * elsewhere, without it on the streaming thread. */
   GwGop gop;
-  /* The last H.264 parameter sets seen (with start codes), put in front of
-   * a kept keyframe that comes without them. Under the lock. */
-  GstBuffer *sps, *pps;
+  /* The last parameter sets seen (with start codes), put in front of a
+   * kept keyframe that comes without them. Under the lock. */
+  GwParameterSets sets;
 };
 
 /* Marks a pad attached to a stream, and a branch whose removal is already
@@ -83,8 +86,7 @@ gw_stream_unref (GwStream *stream)
   if (!g_atomic_int_dec_and_test (&stream->refs))
     return;
   gw_gop_clear (&stream->gop);
-  gst_clear_buffer (&stream->sps);
-  gst_clear_buffer (&stream->pps);
+  gw_parameter_sets_clear (&stream->sets);
   g_list_free_full (stream->ports, (GDestroyNotify)port_free);
   g_mutex_clear (&stream->lock);
   gw_sender_unref (stream->sender);
@@ -157,10 +159,10 @@ on_stream_data (GstPad *pad, GstPadProbeInfo *info, gpointer data)
     if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
       GstCaps *caps;
       gst_event_parse_caps (event, &caps);
-      const GstStructure *st = gst_caps_get_structure (caps, 0);
+      const GwCodecInfo *codec = gw_codec_from_caps (caps);
       g_mutex_lock (&s->lock);
-      s->video = st && g_str_has_prefix (gst_structure_get_name (st), "video/");
-      s->h264 = st && gst_structure_has_name (st, "video/x-h264");
+      s->video = codec && codec->video;
+      s->nal = codec ? codec->nal : NULL;
       gw_gop_clear (&s->gop); /* new caps: old frames would not decode */
       g_mutex_unlock (&s->lock);
     } else if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP
@@ -178,8 +180,8 @@ on_stream_data (GstPad *pad, GstPadProbeInfo *info, gpointer data)
   g_mutex_lock (&s->lock);
   if (s->video)
     gw_gop_keep (&s->gop, buf);
-  if (s->h264)
-    gw_h264_keep_parameter_sets (buf, &s->sps, &s->pps);
+  if (s->nal)
+    gw_nal_keep_parameter_sets (s->nal, buf, &s->sets);
   g_mutex_unlock (&s->lock);
   forward_to_unlinked (s, pad, NULL);
   /* The shared sender sends to its viewers before the tee feeds the
@@ -220,9 +222,9 @@ replay_gop (GstPad *src, GstPadProbeInfo *info, gpointer data)
   g_mutex_lock (&r->stream->lock);
   for (GList *l = r->stream->gop.frames.head; l && l->data != live; l = l->next)
     g_queue_push_tail (&kept, gst_buffer_ref (GST_BUFFER (l->data)));
-  gboolean h264 = r->stream->h264;
-  g_autoptr (GstBuffer) sps = r->stream->sps ? gst_buffer_ref (r->stream->sps) : NULL;
-  g_autoptr (GstBuffer) pps = r->stream->pps ? gst_buffer_ref (r->stream->pps) : NULL;
+  const GwNalSyntax *nal = r->stream->nal;
+  GwParameterSets sets = {};
+  gw_parameter_sets_copy (&sets, &r->stream->sets);
   g_mutex_unlock (&r->stream->lock);
 
   guint n = kept.length;
@@ -252,20 +254,18 @@ replay_gop (GstPad *src, GstPadProbeInfo *info, gpointer data)
         continue;
       }
       buf = gw_gop_retime (buf, i, n, GST_BUFFER_PTS (live));
-      if (i == 0 && h264) {
+      if (i == 0 && nal) {
         /* The keyframe, self-contained: its parameter sets may have come
          * before it, outside the GOP. */
-        GstBuffer *own_sps = NULL, *own_pps = NULL;
-        gboolean has_sps = gw_h264_keep_parameter_sets (buf, &own_sps, &own_pps);
-        gst_clear_buffer (&own_sps);
-        gst_clear_buffer (&own_pps);
-        buf = gw_h264_with_parameter_sets (buf, has_sps, sps, pps);
+        gboolean has_own = gw_nal_keep_parameter_sets (nal, buf, NULL);
+        buf = gw_nal_with_parameter_sets (nal, buf, has_own, &sets);
       }
       ret = gst_pad_push (src, buf);
     }
     r->replaying = FALSE;
   }
   g_queue_clear_full (&kept, (GDestroyNotify)gst_buffer_unref);
+  gw_parameter_sets_clear (&sets);
   return GST_PAD_PROBE_REMOVE;
 }
 

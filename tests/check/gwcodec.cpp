@@ -5,6 +5,7 @@
 #include <initializer_list>
 
 #include "gwcodec.h"
+#include "gwnal.h"
 #include "gwreaderbin.h"
 #include "gwsink.h"
 #include "gwsourcebin.h"
@@ -277,6 +278,107 @@ GST_START_TEST (test_keyframes)
   fail_unless (gw_codec_au_is_sane (h264, idr, sizeof (idr)));
   const guint8 forbidden[] = { 0, 0, 0, 1, 0xc1, 0x9a, 0x33 };
   fail_if (gw_codec_au_is_sane (h264, forbidden, sizeof (forbidden)));
+  /* No start code first; a start code with nothing after it; an empty unit;
+   * an end-of-stream unit longer than one byte (trailing zeros do not
+   * count). */
+  const guint8 no_start[] = { 0, 1, 0, 0, 1, 0x41, 0x9a };
+  fail_if (gw_codec_au_is_sane (h264, no_start, sizeof (no_start)));
+  const guint8 dangling[] = { 0, 0, 1, 0x41, 0x9a, 0, 0, 0, 1 };
+  fail_if (gw_codec_au_is_sane (h264, dangling, sizeof (dangling)));
+  const guint8 empty[] = { 0, 0, 1, 0, 0, 1, 0x41, 0x9a };
+  fail_if (gw_codec_au_is_sane (h264, empty, sizeof (empty)));
+  const guint8 eos_long[] = { 0, 0, 1, 0x41, 0x9a, 0, 0, 1, 0x0b, 0x01 };
+  fail_if (gw_codec_au_is_sane (h264, eos_long, sizeof (eos_long)));
+  const guint8 eos_zeros[] = { 0, 0, 1, 0x41, 0x9a, 0, 0, 1, 0x0b, 0, 0 };
+  fail_unless (gw_codec_au_is_sane (h264, eos_zeros, sizeof (eos_zeros)));
+}
+GST_END_TEST;
+
+static gboolean
+buffer_equals (GstBuffer *buf, const guint8 *data, gsize size)
+{
+  return gst_buffer_get_size (buf) == size && gst_buffer_memcmp (buf, 0, data, size) == 0;
+}
+
+/* The NAL tools, driven by the H.264 row's syntax: the parameter sets kept
+ * with their start codes, in the decoder's order, and put in front of a
+ * keyframe that lacks them. */
+GST_START_TEST (test_nal_tools)
+{
+  const GwNalSyntax *nal = gw_codec_info (GW_CODEC_H264)->nal;
+  fail_unless (nal != NULL);
+  fail_unless_equals_int (gw_nal_n_parameter_sets (nal), 2);
+  fail_unless_equals_int (gw_nal_parameter_set_index (nal, 7), 0); /* SPS */
+  fail_unless_equals_int (gw_nal_parameter_set_index (nal, 8), 1); /* PPS */
+  fail_unless_equals_int (gw_nal_parameter_set_index (nal, 5), -1);
+  fail_unless_equals_int (gw_nal_parameter_set_index (nal, 200), -1);
+  fail_unless (gw_nal_is_delimiter (nal, 9));
+  fail_if (gw_nal_is_delimiter (nal, 1));
+  fail_unless_equals_int (gw_nal_n_parameter_sets (NULL), 0);
+  fail_if (gw_nal_is_keyframe (NULL, 5));
+
+  /* Split: trailing zeros belong to the next start code. */
+  const guint8 idr[] = { 0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88 };
+  GwNals nals;
+  gw_nal_split_annexb (idr, sizeof (idr), nals);
+  fail_unless_equals_int (nals.size (), 3);
+  fail_unless_equals_int (nals[0].first, 4);
+  fail_unless_equals_int (nals[0].second, 2);
+  fail_unless_equals_int (nals[1].first, 9);
+  fail_unless_equals_int (nals[1].second, 2);
+  fail_unless_equals_int (nals[2].first, 15);
+  fail_unless_equals_int (nals[2].second, 2);
+  fail_unless_equals_int (gw_nal_start_code_offset (idr, 4), 0);
+  fail_unless_equals_int (gw_nal_start_code_offset (idr, 9), 6);
+
+  GwParameterSets sets = {};
+  GstBuffer *with_sets = gst_buffer_new_memdup (idr, sizeof (idr));
+  fail_unless (gw_nal_keep_parameter_sets (nal, with_sets, &sets));
+  const guint8 sps[] = { 0, 0, 0, 1, 0x67, 0x42 };
+  const guint8 pps[] = { 0, 0, 1, 0x68, 0xce };
+  fail_unless (buffer_equals (sets.sets[0], sps, sizeof (sps)));
+  fail_unless (buffer_equals (sets.sets[1], pps, sizeof (pps)));
+  /* It has its own: unchanged. */
+  fail_unless (gw_nal_with_parameter_sets (nal, with_sets, TRUE, &sets) == with_sets);
+  gst_buffer_unref (with_sets);
+
+  /* A keyframe alone gets them in front, its metadata kept. */
+  const guint8 alone[] = { 0, 0, 0, 1, 0x65, 0x88 };
+  GstBuffer *key = gst_buffer_new_memdup (alone, sizeof (alone));
+  GST_BUFFER_PTS (key) = 42;
+  fail_if (gw_nal_keep_parameter_sets (nal, key, NULL));
+  GstBuffer *whole = gw_nal_with_parameter_sets (nal, key, FALSE, &sets);
+  const guint8 expected[] = { 0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x68, 0xce, 0, 0, 0, 1, 0x65, 0x88 };
+  fail_unless (buffer_equals (whole, expected, sizeof (expected)));
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (whole), 42);
+  gst_buffer_unref (whole);
+
+  /* A PPS alone does not make a keyframe self-contained: both go in front. */
+  const guint8 pps_key[] = { 0, 0, 0, 1, 0x68, 0xcf, 0, 0, 0, 1, 0x65, 0x88 };
+  key = gst_buffer_new_memdup (pps_key, sizeof (pps_key));
+  fail_if (gw_nal_keep_parameter_sets (nal, key, NULL));
+  whole = gw_nal_with_parameter_sets (nal, key, FALSE, &sets);
+  fail_unless_equals_int (gst_buffer_get_size (whole),
+                          sizeof (sps) + sizeof (pps) + sizeof (pps_key));
+  gst_buffer_unref (whole);
+
+  /* Without every set known, nothing goes in front. */
+  GwParameterSets some = {};
+  gw_parameter_sets_copy (&some, &sets);
+  gst_clear_buffer (&some.sets[1]);
+  key = gst_buffer_new_memdup (alone, sizeof (alone));
+  fail_unless (gw_nal_with_parameter_sets (nal, key, FALSE, &some) == key);
+  gst_buffer_unref (key);
+  gw_parameter_sets_clear (&some);
+  gw_parameter_sets_clear (&sets);
+  fail_unless (sets.sets[0] == NULL && sets.sets[1] == NULL);
+
+  /* The row's check: garbage is not kept. */
+  fail_unless (nal->checker_new && nal->checker_accepts && nal->checker_free);
+  gpointer checker = nal->checker_new ();
+  const guint8 garbage[] = { 0, 0, 1, 0x67, 0xff };
+  fail_if (nal->checker_accepts (checker, garbage, 3, 2));
+  nal->checker_free (checker);
 }
 GST_END_TEST;
 
@@ -327,6 +429,7 @@ gwcodec_suite (void)
   tcase_add_test (tc, test_unknown_refused);
   tcase_add_test (tc, test_template_caps);
   tcase_add_test (tc, test_keyframes);
+  tcase_add_test (tc, test_nal_tools);
   tcase_add_test (tc, test_fmtp);
   return s;
 }
