@@ -381,6 +381,16 @@ def main():
         ap.error("--count must be 1..64")
 
     Gst.init(None)
+    # pygobject builds enum and flags classes lazily, and not thread-safely:
+    # a streaming thread that touches one first while another thread does
+    # can find it half built ("type object 'PadProbeType' has no attribute
+    # 'BUFFER'"). Build the ones the streaming-thread callbacks use here.
+    for flags in (Gst.PadProbeType, Gst.PadProbeReturn, Gst.EventType, Gst.PadDirection,
+                  Gst.PadLinkReturn):
+        dir(flags)
+    _ = (Gst.PadProbeType.BUFFER, Gst.PadProbeType.BUFFER_LIST,
+         Gst.PadProbeType.EVENT_DOWNSTREAM, Gst.PadProbeReturn.OK, Gst.EventType.CAPS,
+         Gst.PadDirection.SRC, Gst.PadLinkReturn.OK)
     loop = GLib.MainLoop()
     viewers = [Viewer(i, args) for i in range(args.count)]
 
