@@ -165,6 +165,34 @@ static const GwNalSyntax h264_nal = {
 #define H264_FORBIDDEN_BIT 0x80
 #define H264_NAL_END_OF_SEQUENCE 10
 #define H264_NAL_END_OF_STREAM 11
+#define H264_NAL_SPS 7
+
+/* Whether the SPS whose header is at @nal of @au (@len bytes) describes no
+ * picture: it parses in full, but its size, once cropped, is zero or
+ * negative or its crop window leaves the frame. Such an SPS is garbage (a
+ * camera's random bytes that happen to parse): h264parse would take it for
+ * the stream's new format and hand it on, and a viewer's decoder, told the
+ * picture is -18x28, stops for good. An SPS that does not parse is left to
+ * the parser, which drops it. */
+static gboolean
+h264_sps_is_impossible (const guint8 *au, gsize nal, gsize len)
+{
+  GstH264NalUnit nalu;
+  if (nal < 3
+      || gst_h264_parser_identify_nalu_unchecked (NULL, au, nal - 3, nal + len, &nalu)
+             != GST_H264_PARSER_OK)
+    return FALSE;
+  GstH264SPS sps;
+  if (gst_h264_parse_sps (&nalu, &sps) != GST_H264_PARSER_OK)
+    return FALSE;
+  gboolean impossible = sps.width <= 0 || sps.height <= 0;
+  if (sps.frame_cropping_flag)
+    impossible |= sps.crop_rect_width <= 0 || sps.crop_rect_height <= 0 || sps.crop_rect_x < 0
+                  || sps.crop_rect_y < 0 || sps.crop_rect_x + sps.crop_rect_width > sps.width
+                  || sps.crop_rect_y + sps.crop_rect_height > sps.height;
+  gst_h264_sps_clear (&sps);
+  return impossible;
+}
 
 /* Whether a depayloaded access unit is safe for h264parse (see
  * gw_codec_au_is_sane in gwcodec.h). */
@@ -188,6 +216,8 @@ h264_depayloaded_ok (const guint8 *d, gsize size)
     guint type = gw_nal_type (&h264_nal, d + nal);
     if ((type == H264_NAL_END_OF_SEQUENCE || type == H264_NAL_END_OF_STREAM) && end - nal != 1)
       return FALSE; /* the parser takes these as one byte and loses sync */
+    if (type == H264_NAL_SPS && h264_sps_is_impossible (d, nal, end - nal))
+      return FALSE; /* garbage that parses as a format */
   }
   return TRUE;
 }

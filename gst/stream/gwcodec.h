@@ -185,8 +185,11 @@ gboolean gw_codec_nal_is_parameter_set (const GwCodecInfo *info, guint type);
 
 /* Whether @data, one H.264 byte-stream access unit as a depayloader made
  * it, is safe to give to h264parse: it starts with a start code and each NAL
- * unit has a header with the forbidden bit clear, and end-of-sequence and
- * end-of-stream units are one byte. h264parse fails for good (a flow error
+ * unit has a header with the forbidden bit clear, end-of-sequence and
+ * end-of-stream units are one byte, and no SPS that parses describes an
+ * impossible picture (zero or negative size once cropped: random bytes that
+ * h264parse would otherwise take for the stream's format and pass on to
+ * every viewer). h264parse fails for good (a flow error
  * that stops the whole RTSP stream) on some of these breaks, which a camera
  * sending garbage RTP produces; a dropped access unit is only packet loss.
  * Codecs without such a check: always TRUE. */

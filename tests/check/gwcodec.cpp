@@ -3,6 +3,7 @@
 #include <gst/check/gstcheck.h>
 
 #include <initializer_list>
+#include <vector>
 
 #include "gwcodec.h"
 #include "gwnal.h"
@@ -294,6 +295,96 @@ GST_START_TEST (test_keyframes)
 }
 GST_END_TEST;
 
+/* An H.264 byte-stream access unit: a baseline SPS for 320x240 whose
+ * frame_cropping fields are @crop (left, right, top, bottom, in chroma
+ * samples; NULL: no cropping), a PPS and an IDR slice. */
+static std::vector<guint8>
+h264_au_with_sps (const guint *crop)
+{
+  std::vector<guint8> bits;
+  auto put = [&bits] (guint v, guint n) {
+    for (guint i = n; i > 0; i--)
+      bits.push_back ((v >> (i - 1)) & 1);
+  };
+  auto put_ue = [&put] (guint v) {
+    guint n = g_bit_storage (v + 1);
+    put (0, n - 1);
+    put (v + 1, n);
+  };
+  put (66, 8);   /* profile_idc: baseline */
+  put (0xc0, 8); /* constraint flags */
+  put (30, 8);   /* level_idc */
+  put_ue (0);    /* seq_parameter_set_id */
+  put_ue (0);    /* log2_max_frame_num_minus4 */
+  put_ue (2);    /* pic_order_cnt_type */
+  put_ue (1);    /* max_num_ref_frames */
+  put (0, 1);    /* gaps_in_frame_num_value_allowed_flag */
+  put_ue (19);   /* pic_width_in_mbs_minus1: 320 */
+  put_ue (14);   /* pic_height_in_map_units_minus1: 240 */
+  put (1, 1);    /* frame_mbs_only_flag */
+  put (1, 1);    /* direct_8x8_inference_flag */
+  put (crop != NULL, 1);
+  for (guint i = 0; crop && i < 4; i++)
+    put_ue (crop[i]);
+  put (0, 1); /* vui_parameters_present_flag */
+  put (1, 1); /* rbsp_stop_one_bit */
+  while (bits.size () % 8)
+    bits.push_back (0);
+
+  std::vector<guint8> au = { 0, 0, 0, 1, 0x67 };
+  guint zeros = 0;
+  for (gsize i = 0; i < bits.size (); i += 8) {
+    guint8 byte = 0;
+    for (gsize j = 0; j < 8; j++)
+      byte = (byte << 1) | bits[i + j];
+    if (zeros >= 2 && byte <= 3) {
+      au.push_back (3); /* emulation prevention */
+      zeros = 0;
+    }
+    au.push_back (byte);
+    zeros = byte == 0 ? zeros + 1 : 0;
+  }
+  for (guint8 b : { 0, 0, 0, 1, 0x68, 0xce, 0x38, 0x80, 0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21 })
+    au.push_back (b);
+  return au;
+}
+
+/* A camera sending garbage RTP makes SPS units of random bytes (a FU-A
+ * start whose NAL type is 7); one that parses as a picture of negative
+ * size, handed on, left the viewers' decoders refusing the format for good.
+ * The check before the parser drops such an access unit; a sound SPS, with
+ * or without cropping, and one that does not parse at all (the parser drops
+ * that itself) pass. */
+GST_START_TEST (test_garbage_sps)
+{
+  const GwCodecInfo *h264 = gw_codec_info (GW_CODEC_H264);
+  std::vector<guint8> sound = h264_au_with_sps (NULL);
+  fail_unless (gw_codec_au_is_sane (h264, sound.data (), sound.size ()));
+  const guint crop_sound[] = { 4, 4, 0, 8 }; /* 304x224 */
+  std::vector<guint8> cropped = h264_au_with_sps (crop_sound);
+  fail_unless (gw_codec_au_is_sane (h264, cropped.data (), cropped.size ()));
+
+  /* 320 - 2 * (100 + 69) = -18 wide, as a garbage SPS seen from a camera */
+  const guint crop_negative[] = { 100, 69, 0, 0 };
+  std::vector<guint8> negative = h264_au_with_sps (crop_negative);
+  fail_if (gw_codec_au_is_sane (h264, negative.data (), negative.size ()));
+  /* nothing left: 320 - 2 * 160 = 0 wide */
+  const guint crop_all[] = { 80, 80, 0, 0 };
+  std::vector<guint8> nothing = h264_au_with_sps (crop_all);
+  fail_if (gw_codec_au_is_sane (h264, nothing.data (), nothing.size ()));
+  /* only the height gone */
+  const guint crop_height[] = { 0, 0, 60, 61 };
+  std::vector<guint8> flat = h264_au_with_sps (crop_height);
+  fail_if (gw_codec_au_is_sane (h264, flat.data (), flat.size ()));
+
+  /* The same impossible SPS in the middle of an access unit, after a sound
+   * slice: the whole unit goes, as a lost packet would. */
+  std::vector<guint8> mixed = { 0, 0, 0, 1, 0x41, 0x9a, 0x33 };
+  mixed.insert (mixed.end (), negative.begin (), negative.end ());
+  fail_if (gw_codec_au_is_sane (h264, mixed.data (), mixed.size ()));
+}
+GST_END_TEST;
+
 static gboolean
 buffer_equals (GstBuffer *buf, const guint8 *data, gsize size)
 {
@@ -429,6 +520,7 @@ gwcodec_suite (void)
   tcase_add_test (tc, test_unknown_refused);
   tcase_add_test (tc, test_template_caps);
   tcase_add_test (tc, test_keyframes);
+  tcase_add_test (tc, test_garbage_sps);
   tcase_add_test (tc, test_nal_tools);
   tcase_add_test (tc, test_fmtp);
   return s;
