@@ -166,8 +166,10 @@ static const GwNalSyntax h264_nal = {
 #define H264_NAL_END_OF_SEQUENCE 10
 #define H264_NAL_END_OF_STREAM 11
 #define H264_NAL_SPS 7
+#define H264_NAL_SUBSET_SPS 15
 
-/* Whether the SPS whose header is at @nal of @au (@len bytes) describes no
+/* Whether the SPS (or subset SPS, which h264parse takes for the stream's
+ * format too) whose header is at @nal of @au (@len bytes) describes no
  * picture: it parses in full, but its size, once cropped, is zero or
  * negative or its crop window leaves the frame. Such an SPS is garbage (a
  * camera's random bytes that happen to parse): h264parse would take it for
@@ -183,7 +185,10 @@ h264_sps_is_impossible (const guint8 *au, gsize nal, gsize len)
              != GST_H264_PARSER_OK)
     return FALSE;
   GstH264SPS sps;
-  if (gst_h264_parse_sps (&nalu, &sps) != GST_H264_PARSER_OK)
+  GstH264ParserResult parsed = nalu.type == GST_H264_NAL_SUBSET_SPS
+                                   ? gst_h264_parse_subset_sps (&nalu, &sps)
+                                   : gst_h264_parse_sps (&nalu, &sps);
+  if (parsed != GST_H264_PARSER_OK)
     return FALSE;
   gboolean impossible = sps.width <= 0 || sps.height <= 0;
   if (sps.frame_cropping_flag)
@@ -216,7 +221,8 @@ h264_depayloaded_ok (const guint8 *d, gsize size)
     guint type = gw_nal_type (&h264_nal, d + nal);
     if ((type == H264_NAL_END_OF_SEQUENCE || type == H264_NAL_END_OF_STREAM) && end - nal != 1)
       return FALSE; /* the parser takes these as one byte and loses sync */
-    if (type == H264_NAL_SPS && h264_sps_is_impossible (d, nal, end - nal))
+    if ((type == H264_NAL_SPS || type == H264_NAL_SUBSET_SPS)
+        && h264_sps_is_impossible (d, nal, end - nal))
       return FALSE; /* garbage that parses as a format */
   }
   return TRUE;

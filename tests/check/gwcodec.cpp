@@ -295,11 +295,12 @@ GST_START_TEST (test_keyframes)
 }
 GST_END_TEST;
 
-/* An H.264 byte-stream access unit: a baseline SPS for 320x240 whose
- * frame_cropping fields are @crop (left, right, top, bottom, in chroma
- * samples; NULL: no cropping), a PPS and an IDR slice. */
+/* An H.264 byte-stream access unit: a baseline SPS for 320x240 (NAL
+ * header @header: 0x67 an SPS, 0x6f a subset SPS) whose frame_cropping
+ * fields are @crop (left, right, top, bottom, in chroma samples; NULL: no
+ * cropping), a PPS and an IDR slice. */
 static std::vector<guint8>
-h264_au_with_sps (const guint *crop)
+h264_au_with_sps (const guint *crop, guint8 header = 0x67)
 {
   std::vector<guint8> bits;
   auto put = [&bits] (guint v, guint n) {
@@ -331,7 +332,7 @@ h264_au_with_sps (const guint *crop)
   while (bits.size () % 8)
     bits.push_back (0);
 
-  std::vector<guint8> au = { 0, 0, 0, 1, 0x67 };
+  std::vector<guint8> au = { 0, 0, 0, 1, header };
   guint zeros = 0;
   for (gsize i = 0; i < bits.size (); i += 8) {
     guint8 byte = 0;
@@ -350,7 +351,7 @@ h264_au_with_sps (const guint *crop)
 }
 
 /* A camera sending garbage RTP makes SPS units of random bytes (a FU-A
- * start whose NAL type is 7); one that parses as a picture of negative
+ * start whose NAL type is 7 or 15); one that parses as a picture of negative
  * size, handed on, left the viewers' decoders refusing the format for good.
  * The check before the parser drops such an access unit; a sound SPS, with
  * or without cropping, and one that does not parse at all (the parser drops
@@ -376,6 +377,12 @@ GST_START_TEST (test_garbage_sps)
   const guint crop_height[] = { 0, 0, 60, 61 };
   std::vector<guint8> flat = h264_au_with_sps (crop_height);
   fail_if (gw_codec_au_is_sane (h264, flat.data (), flat.size ()));
+
+  /* A subset SPS gives h264parse the stream's format as well. */
+  std::vector<guint8> subset = h264_au_with_sps (crop_sound, 0x6f);
+  fail_unless (gw_codec_au_is_sane (h264, subset.data (), subset.size ()));
+  std::vector<guint8> subset_negative = h264_au_with_sps (crop_negative, 0x6f);
+  fail_if (gw_codec_au_is_sane (h264, subset_negative.data (), subset_negative.size ()));
 
   /* The same impossible SPS in the middle of an access unit, after a sound
    * slice: the whole unit goes, as a lost packet would. */
