@@ -9,6 +9,7 @@
 #include "gwstream.h"
 #include "mainctx.h"
 
+#include <atomic>
 #include <mutex>
 #include <vector>
 
@@ -44,6 +45,12 @@ struct Core
    * calls stop()) no longer uses them by then. */
   std::mutex streams_lock;
   std::vector<Stream> streams;
+
+  /* LATENCY messages not yet served by a recalculation (any thread). One
+   * recalculation runs at a time: each queries every sink and takes the
+   * pipeline's state lock, so a burst of joining readers must not start one
+   * thread each (they piled up by the hundred and starved the pipeline). */
+  std::atomic<int> latency_requests{ 0 };
 
   std::vector<Stream>
   snapshot ()
@@ -93,6 +100,19 @@ on_no_more_pads (GstElement *, gpointer data)
   });
 }
 
+/* Recalculates until no LATENCY message arrived during the last run. */
+void
+recalculate_latency (GstElement *pipeline, gpointer data)
+{
+  Core &core = **static_cast<std::shared_ptr<Core> *> (data);
+  for (;;) {
+    int served = core.latency_requests.load ();
+    gst_bin_recalculate_latency (GST_BIN (pipeline));
+    if (core.latency_requests.fetch_sub (served) == served)
+      return;
+  }
+}
+
 gboolean
 on_bus (GstBus *, GstMessage *msg, gpointer data)
 {
@@ -119,11 +139,9 @@ on_bus (GstBus *, GstMessage *msg, gpointer data)
   case GST_MESSAGE_LATENCY:
     /* Queries every sink, readers included: not on the main context, and
      * not on the worker either, where it could hold up the teardown. */
-    if (core->pipeline && !core->stopping)
-      gst_element_call_async (
-          core->pipeline,
-          [] (GstElement *pipeline, gpointer) { gst_bin_recalculate_latency (GST_BIN (pipeline)); },
-          NULL, NULL);
+    if (core->pipeline && !core->stopping && core->latency_requests.fetch_add (1) == 0)
+      gst_element_call_async (core->pipeline, recalculate_latency, new std::shared_ptr<Core> (core),
+                              [] (gpointer d) { delete static_cast<std::shared_ptr<Core> *> (d); });
     break;
   case GST_MESSAGE_ELEMENT: {
     const GstStructure *s = gst_message_get_structure (msg);
