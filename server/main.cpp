@@ -6,7 +6,6 @@
 
 #include "gwelements.h"
 #include "gwreaderbin.h"
-#include "gwstream.h"
 #include "http.h"
 #include "manager.h"
 
@@ -172,19 +171,14 @@ main (int argc, char **argv)
     return 1;
   }
 
-  /* Destroyed last: at exit, the sources' teardowns and the readers'
-   * removals (started when the manager goes: each reader is set to NULL and
-   * removed on a GStreamer helper thread) finish before the process does,
-   * within one bound. */
+  /* Destroyed last: at exit, the sources' teardowns (started when the
+   * manager goes) finish before the process does, within a bound. */
   struct WaitForTeardowns
   {
     ~WaitForTeardowns ()
     {
-      gint64 end = g_get_monotonic_time () + 4 * G_USEC_PER_SEC;
       if (!gw::Worker::wait_idle (4 * G_USEC_PER_SEC))
         g_warning ("exiting with a source still being torn down");
-      if (!gw_stream_wait_removals (end - g_get_monotonic_time ()))
-        g_warning ("exiting with a reader still being torn down");
     }
   } wait_for_teardowns;
   gw::Manager manager (config_file, pipelines_dir);

@@ -372,8 +372,16 @@ make_gst_source (const PathConfig &conf, SourceEvents &events)
 void
 release_reader (GstElement *reader)
 {
-  /* Counted, so that the process waits for it at exit. */
-  gw_stream_remove_branch_async (reader);
+  gst_element_call_async (
+      reader,
+      [] (GstElement *r, gpointer) {
+        gst_element_set_state (r, GST_STATE_NULL);
+        if (GstObject *parent = gst_object_get_parent (GST_OBJECT (r))) {
+          gst_bin_remove (GST_BIN (parent), r);
+          gst_object_unref (parent);
+        }
+      },
+      NULL, NULL);
 }
 
 } // namespace gw

@@ -415,12 +415,6 @@ branch_has_attached_sink_pads (GstElement *branch)
   return attached;
 }
 
-/* Removals scheduled and not finished yet, for gw_stream_wait_removals.
- * Lock order: removals_lock is a leaf. */
-static GMutex removals_lock;
-static GCond removals_done;
-static guint removals_pending; /* under removals_lock */
-
 static void
 remove_branch (GstElement *branch, gpointer user_data)
 {
@@ -431,33 +425,6 @@ remove_branch (GstElement *branch, gpointer user_data)
     gst_object_unref (parent);
   }
   GST_DEBUG ("removed branch %" GST_PTR_FORMAT, branch);
-  g_mutex_lock (&removals_lock);
-  if (--removals_pending == 0)
-    g_cond_broadcast (&removals_done);
-  g_mutex_unlock (&removals_lock);
-}
-
-void
-gw_stream_remove_branch_async (GstElement *branch)
-{
-  ensure_debug ();
-  g_mutex_lock (&removals_lock);
-  removals_pending++;
-  g_mutex_unlock (&removals_lock);
-  gst_element_call_async (branch, remove_branch, NULL, NULL);
-}
-
-gboolean
-gw_stream_wait_removals (gint64 timeout_us)
-{
-  gint64 end = g_get_monotonic_time () + MAX (timeout_us, 0);
-  g_mutex_lock (&removals_lock);
-  while (removals_pending > 0)
-    if (!g_cond_wait_until (&removals_done, &removals_lock, end))
-      break;
-  gboolean idle = removals_pending == 0;
-  g_mutex_unlock (&removals_lock);
-  return idle;
 }
 
 /* @sink is no longer attached: removes @branch if none of its pads is. */
@@ -474,7 +441,7 @@ release_branch (GstPad *sink, GstElement *branch)
     g_object_set_qdata (G_OBJECT (branch), removal_quark, GINT_TO_POINTER (1));
   GST_OBJECT_UNLOCK (branch);
   if (!scheduled)
-    gw_stream_remove_branch_async (branch);
+    gst_element_call_async (branch, remove_branch, NULL, NULL);
 }
 
 struct Detach

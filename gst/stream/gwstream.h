@@ -81,17 +81,6 @@ gboolean gw_stream_feed (GwStream *stream, GstPad *sink);
  * Returns FALSE if @sink was not attached. */
 gboolean gw_stream_detach (GwStream *stream, GstPad *sink, GstElement *branch);
 
-/* Sets @branch to NULL and removes it from its parent bin (if any) from a
- * GStreamer helper thread, as gw_stream_detach does: for a branch that was
- * never attached. */
-void gw_stream_remove_branch_async (GstElement *branch);
-
-/* Waits, at most @timeout_us, until every removal scheduled by
- * gw_stream_detach or gw_stream_remove_branch_async has finished (the
- * branch is in NULL and out of its bin): for a process about to exit, whose
- * helper threads nothing else waits for. FALSE if one still runs. */
-gboolean gw_stream_wait_removals (gint64 timeout_us);
-
 /* Number of attached branches' pads (linked to the tee or not). */
 guint gw_stream_get_n_attached (GwStream *stream);
 

@@ -366,37 +366,6 @@ GST_START_TEST (test_new_caps_drop_the_kept_gop)
 }
 GST_END_TEST;
 
-/* A detached branch, and a branch never attached, are set to NULL and
- * removed off this thread; gw_stream_wait_removals returns once both are
- * (what the gateway waits for at exit). */
-GST_START_TEST (test_wait_removals_waits_for_detached_branches)
-{
-  Fixture f;
-  fixture_init (&f);
-  GstElement *attached = GST_ELEMENT (gst_object_ref (attach_sink (&f)));
-  GstElement *never = gst_element_factory_make ("fakesink", NULL);
-  gst_object_ref (never);
-  gst_bin_add (GST_BIN (f.pipeline), never);
-  gst_element_sync_state_with_parent (never);
-  push (&f, FALSE, 0);
-
-  GstPad *pad = gst_element_get_static_pad (attached, "sink");
-  fail_unless (gw_stream_detach (f.fanout, pad, attached));
-  gst_object_unref (pad);
-  gw_stream_remove_branch_async (never);
-  fail_unless (gw_stream_wait_removals (10 * G_USEC_PER_SEC));
-  for (GstElement *e : { attached, never }) {
-    fail_unless (GST_OBJECT_PARENT (e) == NULL);
-    fail_unless_equals_int (GST_STATE (e), GST_STATE_NULL);
-    gst_object_unref (e);
-  }
-  /* Nothing pending: returns at once. */
-  fail_unless (gw_stream_wait_removals (0));
-  fail_unless_equals_int (gw_stream_get_n_attached (f.fanout), 0);
-  fixture_clear (&f);
-}
-GST_END_TEST;
-
 static Suite *
 gwstream_suite (void)
 {
@@ -408,7 +377,6 @@ gwstream_suite (void)
   tcase_add_test (tc, test_tee_feeds_only_branches_that_ask);
   tcase_add_test (tc, test_connected_viewer_starts_from_kept_gop);
   tcase_add_test (tc, test_new_caps_drop_the_kept_gop);
-  tcase_add_test (tc, test_wait_removals_waits_for_detached_branches);
   return s;
 }
 
