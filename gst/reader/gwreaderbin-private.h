@@ -11,7 +11,8 @@
  *                          own send path; calls gwreaderice.cpp;
  *   gwreaderice.cpp        ICE settings, and the selected pair's socket.
  *
- * Locking: the object lock protects the streams array, the properties, the
+ * Locking: structure_lock (below) orders building the bin against its state
+ * changes. The object lock protects the streams array, the properties, the
  * negotiation fields and the per-stream sending fields. It is never held
  * while emitting a signal, changing an element's state, linking, or calling
  * into webrtcbin, a stream (gwstream.h) or a sender (gwsender.h).
@@ -107,6 +108,13 @@ struct _GwReaderBin
   GstPromise *promise;          /* the caller's promise being answered */
   GstClockID timer;             /* caps or gathering time limit */
   gint answered;                /* atomic: caller's promise replied */
+
+  /* Held while children are added and linked, and across every state change
+   * of the bin: GstBin sorts its children for a state change and takes a link
+   * made during the sort for a loop in the graph. Taken before the object
+   * lock, never while emitting a signal or replying to a promise. */
+  GMutex structure_lock;
+  gboolean stopping; /* structure_lock: left PAUSED, build nothing more */
 };
 
 /* ---- gwreaderice.cpp */
@@ -143,6 +151,9 @@ void gw_reader_bin_stop_shared (GwReaderBin *self);
 
 /* Cancels the pending caps or gathering time limit, if any. */
 void gw_reader_bin_cancel_timer (GwReaderBin *self);
+/* The bin left PAUSED: cancels the time limit and fails a negotiation still
+ * in progress (its caller gets an error now). */
+void gw_reader_bin_stop_negotiation (GwReaderBin *self);
 /* Runs once every input has caps: builds the send paths and drives webrtcbin.
  * Never on a streaming thread. */
 void gw_reader_bin_try_negotiate (GwReaderBin *self);

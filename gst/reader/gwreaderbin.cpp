@@ -174,6 +174,7 @@ gw_reader_bin_request_new_pad (GstElement *element, GstPadTemplate *templ, const
   g_object_set (queue, "leaky", 2, "max-size-buffers", 0, "max-size-bytes", 0, "max-size-time",
                 max_time, "silent", FALSE, NULL);
   g_signal_connect_object (queue, "overrun", G_CALLBACK (on_queue_overrun), gate, (GConnectFlags)0);
+  g_mutex_lock (&self->structure_lock);
   gst_bin_add_many (GST_BIN (self), queue, gate, NULL);
   gst_element_link (queue, gate);
 
@@ -195,6 +196,7 @@ gw_reader_bin_request_new_pad (GstElement *element, GstPadTemplate *templ, const
 
   gst_element_sync_state_with_parent (gate);
   gst_element_sync_state_with_parent (queue);
+  g_mutex_unlock (&self->structure_lock);
   gst_pad_set_active (ghost, TRUE);
   gst_element_add_pad (element, ghost);
   GST_DEBUG_OBJECT (self, "new stream %s", pad_name);
@@ -432,13 +434,23 @@ gw_reader_bin_get_property (GObject *object, guint prop_id, GValue *value, GPara
   GST_OBJECT_UNLOCK (self);
 }
 
-/* Before webrtcbin closes its sockets, the senders stop using them. */
+/* Before webrtcbin closes its sockets, the senders stop using them. The
+ * children are never linked while GstBin walks them (see structure_lock). */
 static GstStateChangeReturn
 gw_reader_bin_change_state (GstElement *element, GstStateChange transition)
 {
+  GwReaderBin *self = GW_READER_BIN (element);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
-    gw_reader_bin_stop_shared (GW_READER_BIN (element));
-  return GST_ELEMENT_CLASS (gw_reader_bin_parent_class)->change_state (element, transition);
+    gw_reader_bin_stop_shared (self);
+  g_mutex_lock (&self->structure_lock);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    self->stopping = TRUE;
+  GstStateChangeReturn ret
+      = GST_ELEMENT_CLASS (gw_reader_bin_parent_class)->change_state (element, transition);
+  g_mutex_unlock (&self->structure_lock);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    gw_reader_bin_stop_negotiation (self);
+  return ret;
 }
 
 static void
@@ -468,6 +480,7 @@ gw_reader_bin_finalize (GObject *object)
     gst_sdp_message_free (self->pending_offer);
   g_ptr_array_unref (self->streams);
   gst_clear_object (&self->webrtcbin);
+  g_mutex_clear (&self->structure_lock);
   g_free (self->stun_server);
   g_free (self->turn_servers);
   g_free (self->ice_addresses);
@@ -601,6 +614,7 @@ gw_reader_bin_class_init (GwReaderBinClass *klass)
 static void
 gw_reader_bin_init (GwReaderBin *self)
 {
+  g_mutex_init (&self->structure_lock);
   self->streams = g_ptr_array_new_with_free_func (stream_free);
   self->max_queue_time = DEFAULT_MAX_QUEUE_TIME;
   self->gather_timeout = DEFAULT_GATHER_TIMEOUT;

@@ -48,6 +48,21 @@ reply_name (GwReaderBin *self)
   return self->offerer ? "gw-offer" : "gw-answer";
 }
 
+/* The bin left PAUSED: no timer keeps it alive, and a caller still waiting
+ * for the answer gets an error now rather than at the time limit. */
+void
+gw_reader_bin_stop_negotiation (GwReaderBin *self)
+{
+  gw_reader_bin_cancel_timer (self);
+  GST_OBJECT_LOCK (self);
+  gboolean pending = self->neg == NEG_WAIT_CAPS || self->neg == NEG_RUNNING;
+  GST_OBJECT_UNLOCK (self);
+  if (pending)
+    fail_negotiation (self, reply_name (self),
+                      g_error_new (GW_READER_ERROR, GW_READER_ERROR_STATE,
+                                   "the reader stopped before the answer"));
+}
+
 /* ---------------------------------------------------------------- timers */
 
 void
@@ -484,20 +499,26 @@ gw_reader_bin_try_negotiate (GwReaderBin *self)
 
   gw_reader_bin_apply_ice_config (self);
 
-  for (guint i = 0; i < n; i++) {
+  /* Not while the bin changes state (structure_lock), nor once it stopped. */
+  GError *err = NULL;
+  g_mutex_lock (&self->structure_lock);
+  if (self->stopping)
+    err = g_error_new (GW_READER_ERROR, GW_READER_ERROR_STATE, "the reader is stopping");
+  for (guint i = 0; i < n && !err; i++) {
     if (!chosen[i])
       continue;
     guint pt = offerer ? gw_sdp_default_pt (&formats[i]) : choices[i].pt;
     g_autoptr (GstCaps) rtp_caps = gw_sdp_rtp_caps (
         &formats[i], pt,
         offerer || !choices[i].profile_level_id[0] ? NULL : choices[i].profile_level_id);
-    GError *err = NULL;
-    if (!add_send_path (self, streams[i], &formats[i], pt, rtp_caps, &err)) {
-      if (offer)
-        gst_sdp_message_free (offer);
-      fail_negotiation (self, rname, err);
-      return;
-    }
+    add_send_path (self, streams[i], &formats[i], pt, rtp_caps, &err);
+  }
+  g_mutex_unlock (&self->structure_lock);
+  if (err) {
+    if (offer)
+      gst_sdp_message_free (offer);
+    fail_negotiation (self, rname, err);
+    return;
   }
 
   if (offerer) {

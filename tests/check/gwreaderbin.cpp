@@ -347,6 +347,43 @@ GST_START_TEST (test_fifty_readers_come_and_go)
 }
 GST_END_TEST;
 
+/* Readers removed while they negotiate: the negotiation runs on a GStreamer
+ * helper thread when the caps come, the removal on another; the bin's state
+ * change must never walk its children while a payloader is being linked
+ * (GstBin then warns of a loop in the graph, fatal here). Every caller still
+ * gets an answer or an error, and every reader goes away. */
+GST_START_TEST (test_readers_removed_while_negotiating)
+{
+  const int N = 40;
+  Source src = make_source ();
+  g_autofree gchar *offer = make_offer (TRUE, H264_CAPS);
+  gint finalized = 0;
+  GstPromise *promises[N];
+  g_usleep (300 * 1000);
+  for (int i = 0; i < N; i++) {
+    GstElement *reader = add_reader (&src, TRUE);
+    g_object_weak_ref (G_OBJECT (reader), count_finalized, &finalized);
+    promises[i] = gst_promise_new ();
+    g_signal_emit_by_name (reader, "handle-offer", offer, promises[i]);
+    /* Spread the removals over a frame interval (15 fps) so that some land
+     * while the caps arrive and the payloaders are linked. */
+    g_usleep (g_random_int_range (0, 70) * 1000);
+    remove_reader (&src, reader);
+  }
+  for (int i = 0; i < 200 && g_atomic_int_get (&finalized) < N; i++)
+    g_usleep (50 * 1000);
+  fail_unless_equals_int (g_atomic_int_get (&finalized), N);
+  for (int i = 0; i < N; i++) {
+    /* Answered, failed, or expired when the reader went: never left pending. */
+    fail_if (gst_promise_wait (promises[i]) == GST_PROMISE_RESULT_PENDING);
+    gst_promise_unref (promises[i]);
+  }
+  fail_unless_equals_int (gw_stream_get_n_attached (src.video), 0);
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
 static GstPadProbeReturn
 count_buffers (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
@@ -408,6 +445,7 @@ gwreaderbin_suite (void)
   tcase_add_test (tc, test_bad_offers_get_clear_errors);
   tcase_add_test (tc, test_reader_error_stays_in_reader);
   tcase_add_test (tc, test_fifty_readers_come_and_go);
+  tcase_add_test (tc, test_readers_removed_while_negotiating);
   tcase_add_test (tc, test_stream_feeds_readers_only_when_they_ask);
   return s;
 }
