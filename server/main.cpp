@@ -171,14 +171,18 @@ main (int argc, char **argv)
     return 1;
   }
 
-  /* Destroyed last: at exit, the sources' teardowns (started when the
-   * manager goes) finish before the process does, within a bound. */
+  /* Destroyed last: at exit, the sources' and the viewers' teardowns
+   * (started when the manager goes) finish before the process does, within
+   * one bound. */
   struct WaitForTeardowns
   {
     ~WaitForTeardowns ()
     {
+      gint64 end = g_get_monotonic_time () + 4 * G_USEC_PER_SEC;
       if (!gw::Worker::wait_idle (4 * G_USEC_PER_SEC))
         g_warning ("exiting with a source still being torn down");
+      else if (!gw_reader_bin_wait_all_gone (MAX (0, end - g_get_monotonic_time ())))
+        g_warning ("exiting with a viewer still being torn down");
     }
   } wait_for_teardowns;
   gw::Manager manager (config_file, pipelines_dir);

@@ -467,6 +467,23 @@ gw_reader_bin_dispose (GObject *object)
   G_OBJECT_CLASS (gw_reader_bin_parent_class)->dispose (object);
 }
 
+/* Readers alive in the process, for gw_reader_bin_wait_all_gone. */
+static GMutex alive_lock;
+static GCond alive_cond;
+static guint alive;
+
+gboolean
+gw_reader_bin_wait_all_gone (gint64 timeout_us)
+{
+  gint64 end = g_get_monotonic_time () + timeout_us;
+  g_mutex_lock (&alive_lock);
+  while (alive > 0 && g_cond_wait_until (&alive_cond, &alive_lock, end))
+    ;
+  gboolean gone = alive == 0;
+  g_mutex_unlock (&alive_lock);
+  return gone;
+}
+
 static void
 gw_reader_bin_finalize (GObject *object)
 {
@@ -485,6 +502,10 @@ gw_reader_bin_finalize (GObject *object)
   g_free (self->turn_servers);
   g_free (self->ice_addresses);
   G_OBJECT_CLASS (gw_reader_bin_parent_class)->finalize (object);
+  g_mutex_lock (&alive_lock);
+  if (--alive == 0)
+    g_cond_broadcast (&alive_cond);
+  g_mutex_unlock (&alive_lock);
 }
 
 static void
@@ -615,6 +636,9 @@ static void
 gw_reader_bin_init (GwReaderBin *self)
 {
   g_mutex_init (&self->structure_lock);
+  g_mutex_lock (&alive_lock);
+  alive++;
+  g_mutex_unlock (&alive_lock);
   self->streams = g_ptr_array_new_with_free_func (stream_free);
   self->max_queue_time = DEFAULT_MAX_QUEUE_TIME;
   self->gather_timeout = DEFAULT_GATHER_TIMEOUT;

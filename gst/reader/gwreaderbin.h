@@ -75,4 +75,9 @@ typedef enum
  * starts. */
 void gw_reader_bin_prepare (void);
 
+/* Waits at most @timeout_us until no gwreaderbin of this process is alive
+ * (a removed reader finishes its teardown on a GStreamer helper thread).
+ * TRUE when none is; for a clean exit. Any thread but a GStreamer one. */
+gboolean gw_reader_bin_wait_all_gone (gint64 timeout_us);
+
 G_END_DECLS

@@ -175,12 +175,17 @@ class Gateway:
 
     def stop_and_check(self, timeout=10):
         """Stops the gateway with SIGTERM (as a service manager does) and
-        checks it exits 0 by itself, logging no CRITICAL."""
+        checks it exits 0 by itself, logging no CRITICAL, once its sources
+        and viewers are torn down."""
         rc, clean = self.proc.stop(timeout=timeout)
         g.check(clean, "the gateway did not exit within %d s of SIGTERM"
                 % timeout)
         g.check(rc == 0, "the gateway exited %s on SIGTERM" % rc)
         self.check_no_criticals(" (including its shutdown)")
+        # It waits (bounded) for its sources' and viewers' teardowns.
+        cut = [l for l in self.log() if "still being torn down" in l]
+        g.check(not cut, "the gateway exited before its teardowns: %s"
+                % " | ".join(cut[:2]))
 
     def reload_signal(self):
         self.proc.signal(signal.SIGHUP)
