@@ -83,10 +83,11 @@ start_timer (GwReaderBin *self, guint ms, GstClockCallback func)
 /* ---------------------------------------------------------------- payloading */
 
 /* Keeps what the payloader sends in line with the negotiated SDP: its caps
- * get the payload type and profile-level-id of the answer, and its question
- * "what does downstream accept" is answered without the profile, so any
- * profile the camera sends can be payloaded under the one the browser
- * offered (browsers decode every profile they list). */
+ * get the payload type and fmtp fields of the answer (H.264: its
+ * profile-level-id), and its question "what does downstream accept" is
+ * answered without those fields, so any profile the camera sends can be
+ * payloaded under the one the browser offered (the codec's SDP rules
+ * decided it fits). */
 static GstPadProbeReturn
 on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
@@ -118,11 +119,16 @@ on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     GstCaps *filter = NULL;
     gst_query_parse_caps (query, &filter);
     GstCaps *loose = gst_caps_copy (st->rtp_caps);
-    /* Without the payload type too: a static or low type the offer chose
-     * (e.g. 41 for High 4:4:4) is outside the payloaders' 96-127 template,
-     * and the caps event above sets it anyway. */
-    gst_structure_remove_fields (gst_caps_get_structure (loose, 0), "profile-level-id",
-                                 "packetization-mode", "payload", "ssrc", NULL);
+    /* Without the codec's fmtp fields, and without the payload type too: a
+     * static or low type the offer chose (e.g. 41 for High 4:4:4) is
+     * outside the payloaders' 96-127 template, and the caps event above
+     * sets it anyway. */
+    GstStructure *ls = gst_caps_get_structure (loose, 0);
+    gst_structure_remove_fields (ls, "payload", "ssrc", NULL);
+    const GwCodecInfo *codec = gw_codec_from_rtp_caps (st->rtp_caps);
+    if (codec && codec->sdp && codec->sdp->rtp_fields)
+      for (guint i = 0; codec->sdp->rtp_fields[i]; i++)
+        gst_structure_remove_field (ls, codec->sdp->rtp_fields[i]);
     if (filter) {
       GstCaps *tmp = gst_caps_intersect_full (filter, loose, GST_CAPS_INTERSECT_FIRST);
       gst_caps_unref (loose);
