@@ -314,9 +314,9 @@ h265_profile_decodes (guint offered, guint stream)
  * profile-id must decode the stream's profile (when the stream's is
  * known): a viewer that does not list it cannot decode it. Among those,
  * the stream's exact profile ranks first, and a tier and level at least
- * the stream's rank higher. profile-id and tier-flag are answered as
- * offered (RFC 7798 7.2.2: they are symmetric); level-id is the lower of
- * the offered one and the stream's. */
+ * the stream's rank higher. profile-id, tier-flag and level-id are
+ * answered as offered: profile and tier are symmetric (RFC 7798 7.2.2),
+ * and webrtcbin keeps only the payload types whose fields equal ours. */
 static guint
 h265_rank_offer (const GwStreamFormat *stream, const gchar *fmtp, gchar *profile)
 {
@@ -331,10 +331,7 @@ h265_rank_offer (const GwStreamFormat *stream, const gchar *fmtp, gchar *profile
   if (stream->profile_idc && !h265_profile_decodes (profile_id, stream->profile_idc))
     return 0;
 
-  guint answer_level = level;
-  if (stream->level_idc && stream->level_idc < level && stream->tier == tier)
-    answer_level = stream->level_idc;
-  g_snprintf (profile, GW_CODEC_PROFILE_LEN, "%u/%u/%u", profile_id, tier, answer_level);
+  g_snprintf (profile, GW_CODEC_PROFILE_LEN, "%u/%u/%u", profile_id, tier, level);
 
   guint rank = stream->profile_idc == profile_id ? 3 : 1;
   if (tier > stream->tier || (tier == stream->tier && level >= stream->level_idc))

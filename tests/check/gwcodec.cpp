@@ -667,12 +667,12 @@ GST_START_TEST (test_h265_fmtp)
   fail_unless_equals_int (f.level_idc, 63);
 
   gchar profile[GW_CODEC_PROFILE_LEN] = "";
-  /* Nothing said: Main, Main tier, level 3.1; we answer with our level. */
+  /* Nothing said: Main, Main tier, level 3.1, answered as offered. */
   guint dflt = rules->rank_offer (&f, NULL, profile);
-  fail_unless_equals_string (profile, "1/0/63");
+  fail_unless_equals_string (profile, "1/0/93");
   guint exact
-      = rules->rank_offer (&f, "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST", profile);
-  fail_unless_equals_string (profile, "1/0/63");
+      = rules->rank_offer (&f, "level-id=90;profile-id=1;tier-flag=0;tx-mode=SRST", profile);
+  fail_unless_equals_string (profile, "1/0/90");
   fail_unless_equals_int (exact, dflt);
   /* A lower level than the stream's: still ours to send, ranked lower,
    * answered with the offered level. */
@@ -681,7 +681,7 @@ GST_START_TEST (test_h265_fmtp)
   fail_unless (low > 0 && low < exact);
   /* A Main 10 decoder decodes Main. */
   guint main10 = rules->rank_offer (&f, "profile-id=2;level-id=93", profile);
-  fail_unless_equals_string (profile, "2/0/63");
+  fail_unless_equals_string (profile, "2/0/93");
   fail_unless (main10 > 0 && main10 < exact);
   /* Refused: another profile, several RTP streams, numbers that are not. */
   fail_unless_equals_int (rules->rank_offer (&f, "profile-id=4", profile), 0);

@@ -171,7 +171,7 @@ GST_END_TEST;
 
 /* A viewer that offers H.265 (Main and Main 10, as Chrome with a hardware
  * decoder does) besides H.264 gets an H.265 stream untouched on an H.265
- * payload type, the answer's fields from the offer; an H.264 stream
+ * payload type, answered with the offer's fields; an H.264 stream
  * still goes to H.264; an offer without H.265 cannot take an H.265 stream. */
 GST_START_TEST (test_choose_h265)
 {
@@ -189,11 +189,11 @@ GST_START_TEST (test_choose_h265)
   fail_unless_equals_int (gw_sdp_choose (offer, streams, 1, choices, chosen), 1);
   fail_unless (chosen[0]);
   fail_unless_equals_int (choices[0].pt, 51); /* Main before Main 10 */
-  fail_unless_equals_string (choices[0].profile_level_id, "1/0/93");
+  fail_unless_equals_string (choices[0].profile_level_id, "1/0/156");
   GstCaps *caps = gw_sdp_rtp_caps (&streams[0], choices[0].pt, choices[0].profile_level_id);
   GstCaps *want = gst_caps_from_string (
       "application/x-rtp, media=video, encoding-name=H265, clock-rate=90000, payload=51, "
-      "profile-id=(string)1, tier-flag=(string)0, level-id=(string)93, tx-mode=(string)SRST");
+      "profile-id=(string)1, tier-flag=(string)0, level-id=(string)156, tx-mode=(string)SRST");
   fail_unless (gst_caps_is_equal (caps, want), "%" GST_PTR_FORMAT, caps);
   gst_caps_unref (caps);
   gst_caps_unref (want);
