@@ -138,6 +138,24 @@ on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     gst_caps_unref (loose);
     return GST_PAD_PROBE_HANDLED;
   }
+
+  if (info->type & GST_PAD_PROBE_TYPE_QUERY_UPSTREAM) {
+    /* webrtcbin asks what the payloader sends while it answers, before
+     * the payloader's caps reach it: answer with what was agreed, not the
+     * payloader's template, whose dynamic-only payload types would refuse
+     * a type the offer chose below 96 (Chrome offers H.265 as 49 or 51). */
+    GstQuery *query = GST_PAD_PROBE_INFO_QUERY (info);
+    if (GST_QUERY_TYPE (query) != GST_QUERY_CAPS)
+      return GST_PAD_PROBE_OK;
+    GstCaps *filter = NULL;
+    gst_query_parse_caps (query, &filter);
+    GstCaps *agreed = filter
+                          ? gst_caps_intersect_full (filter, st->rtp_caps, GST_CAPS_INTERSECT_FIRST)
+                          : gst_caps_ref (st->rtp_caps);
+    gst_query_set_caps_result (query, agreed);
+    gst_caps_unref (agreed);
+    return GST_PAD_PROBE_HANDLED;
+  }
   return GST_PAD_PROBE_OK;
 }
 
@@ -185,10 +203,11 @@ add_send_path (GwReaderBin *self, Stream *st, const GwStreamFormat *format, guin
 
   gst_bin_add (GST_BIN (self), pay);
   g_autoptr (GstPad) pay_src = gst_element_get_static_pad (pay, "src");
-  gst_pad_add_probe (
-      pay_src,
-      (GstPadProbeType)(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM),
-      on_pay_src, st, NULL);
+  gst_pad_add_probe (pay_src,
+                     (GstPadProbeType)(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM
+                                       | GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM
+                                       | GST_PAD_PROBE_TYPE_QUERY_UPSTREAM),
+                     on_pay_src, st, NULL);
   /* No caps check at link time: the payloader's template allows only
    * dynamic payload types, the probe above makes its caps what was agreed. */
   if (GST_PAD_LINK_FAILED (gst_pad_link_full (pay_src, wpad, GST_PAD_LINK_CHECK_NOTHING))
