@@ -138,7 +138,7 @@ enum
   RFC7798_F_MASK = 0x80,
   RFC7798_LAYER_HI_MASK = 0x01, /* LayerId's top bit, in the first byte */
   RFC7798_TID_MASK = 0x07,
-  RFC7798_FIRST_VCL_NONE = 32,
+  RFC7798_FIRST_NON_VCL = 32,
   RFC7798_AP = 48,
   RFC7798_FU = 49,
   RFC7798_FU_START = 0x80,
@@ -244,7 +244,7 @@ GwPacketizer::packetize_nal (const guint8 *nal, gsize len)
     aggregate_size_ = RFC7798_HEADER;
   aggregate_.emplace_back (nal, len);
   aggregate_size_ += need;
-  if (rfc7798_type (nal) < RFC7798_FIRST_VCL_NONE)
+  if (rfc7798_type (nal) < RFC7798_FIRST_NON_VCL)
     flush_h265_aggregate ();
 }
 

@@ -689,6 +689,31 @@ GST_START_TEST (test_h265_fmtp)
   fail_unless_equals_int (rules->rank_offer (&f, "profile-id=main", profile), 0);
   fail_unless_equals_int (rules->rank_offer (&f, "level-id=999", profile), 0);
 
+  /* general_profile_idc of h265parse's profile names (H.265 annex A). */
+  const struct
+  {
+    const gchar *name;
+    guint idc;
+  } profiles[] = {
+    { "main-still-picture", 3 },
+    { "main-444", 4 },
+    { "main-10-intra", 4 },
+    { "monochrome-12", 4 },
+    { "high-throughput-444", 5 },
+    { "multiview-main", 6 },
+    { "scalable-main-10", 7 },
+    { "screen-extended-main", 9 },
+    { "screen-extended-high-throughput-444", 11 },
+    { "no-such-profile", 0 },
+  };
+  for (auto &p : profiles) {
+    GwStreamFormat pf;
+    GstCaps *pc = gst_caps_new_simple ("video/x-h265", "profile", G_TYPE_STRING, p.name, NULL);
+    fail_unless (gw_stream_format_from_caps (pc, &pf));
+    gst_caps_unref (pc);
+    fail_unless (pf.profile_idc == p.idc, "%s: %u", p.name, pf.profile_idc);
+  }
+
   /* A Main 10 stream needs a Main 10 decoder. */
   GwStreamFormat ten;
   caps = gst_caps_from_string ("video/x-h265, profile=main-10, tier=high, level=(string)5");
