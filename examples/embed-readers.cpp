@@ -1,6 +1,7 @@
 /* embed-readers: use the gw plugin inside your own GStreamer application.
  *
- * The application owns the pipeline (a live H.264 source feeding a tee) and
+ * The application owns the pipeline (a live H.264 source feeding a tee, or
+ * H.265 with --h265) and
  * its own signalling. For each viewer it adds a gwreaderbin, hands it the
  * viewer's SDP offer through the "handle-offer" action signal and gives the
  * "gw-answer" back to the viewer; no HTTP is involved. Here the viewers are
@@ -58,6 +59,7 @@ struct App
   GstElement *tee = nullptr;
   gchar *ice_address = nullptr;
   bool test_source = true;
+  bool h265 = false; /* the source and the viewers' offers are H.265 */
   bool stopping = false;
   guint removals_pending = 0;
   int status = 0;
@@ -124,10 +126,12 @@ on_peer_pad (GstElement *, GstPad *pad, gpointer data)
   if (GST_PAD_DIRECTION (pad) != GST_PAD_SRC)
     return;
   g_autoptr (GError) err = nullptr;
-  GstElement *dec_bin
-      = gst_parse_bin_from_description ("rtph264depay ! h264parse ! "
-                                        "avdec_h264 name=dec ! fakesink sync=false async=false",
-                                        TRUE, &err);
+  GstElement *dec_bin = gst_parse_bin_from_description (
+      v->app->h265 ? "rtph265depay ! h265parse ! "
+                     "avdec_h265 name=dec ! fakesink sync=false async=false"
+                   : "rtph264depay ! h264parse ! "
+                     "avdec_h264 name=dec ! fakesink sync=false async=false",
+      TRUE, &err);
   if (!dec_bin) {
     g_printerr ("viewer %u: cannot build the decoder: %s\n", v->id, err->message);
     return;
@@ -195,11 +199,17 @@ start_peer (Viewer *v)
   g_autoptr (GstBus) bus = gst_element_get_bus (v->peer_pipe);
   gst_bus_add_watch (bus, on_bus, v->peer_pipe);
 
-  /* What a browser offers: receive-only H.264, packetization-mode 1. */
+  /* What a browser offers: receive-only H.264, packetization-mode 1; or
+   * H.265 Main as a browser with an H.265 decoder does. */
   g_autoptr (GstCaps) caps = gst_caps_from_string (
-      "application/x-rtp, media=video, "
-      "encoding-name=H264, payload=96, clock-rate=90000, packetization-mode=(string)1, "
-      "profile-level-id=(string)42e01f, rtcp-fb-nack-pli=(boolean)true");
+      v->app->h265 ? "application/x-rtp, media=video, "
+                     "encoding-name=H265, payload=96, clock-rate=90000, profile-id=(string)1, "
+                     "tier-flag=(string)0, level-id=(string)93, tx-mode=(string)SRST, "
+                     "rtcp-fb-nack-pli=(boolean)true"
+                   : "application/x-rtp, media=video, "
+                     "encoding-name=H264, payload=96, clock-rate=90000, "
+                     "packetization-mode=(string)1, profile-level-id=(string)42e01f, "
+                     "rtcp-fb-nack-pli=(boolean)true");
   GstWebRTCRTPTransceiver *trans = nullptr;
   g_signal_emit_by_name (v->peer, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
                          caps, &trans);
@@ -387,6 +397,14 @@ build_pipeline (App *app, const gchar *rtsp_url)
   if (rtsp_url) {
     /* Not linked here: on_source_pad picks the video pad (audio stays out). */
     pipeline = gst_parse_launch ("gwsourcebin name=src  tee name=tee allow-not-linked=true", &err);
+  } else if (app->h265) {
+    pipeline = gst_parse_launch ("videotestsrc is-live=true ! "
+                                 "video/x-raw,format=I420,width=320,height=240,framerate=15/1 ! "
+                                 "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! "
+                                 "h265parse config-interval=-1 ! "
+                                 "video/x-h265,stream-format=byte-stream,alignment=au ! "
+                                 "tee name=tee allow-not-linked=true",
+                                 &err);
   } else {
     pipeline = gst_parse_launch (
         "videotestsrc is-live=true ! "
@@ -416,6 +434,7 @@ int
 main (int argc, char **argv)
 {
   gint n_viewers = 2, seconds = 5;
+  gboolean h265 = FALSE;
   g_autofree gchar *rtsp_url = nullptr;
   App app;
   GOptionEntry entries[]
@@ -426,6 +445,8 @@ main (int argc, char **argv)
             "Read this camera instead of a test pattern", "URL" },
           { "ice-address", 0, 0, G_OPTION_ARG_STRING, &app.ice_address,
             "Only gather ICE candidates on this local address", "ADDR" },
+          { "h265", 0, 0, G_OPTION_ARG_NONE, &h265,
+            "H.265: the test pattern (or --rtsp camera) and the viewers' offers", nullptr },
           { nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr } };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- serve viewers from your own pipeline");
   g_option_context_add_main_entries (ctx, entries, nullptr);
@@ -440,7 +461,9 @@ main (int argc, char **argv)
     return 2;
   }
 
-  const gchar *needed[] = { "gwreaderbin", "gwsourcebin", "webrtcbin", "x264enc", "avdec_h264" };
+  app.h265 = h265;
+  const gchar *needed[] = { "gwreaderbin", "gwsourcebin", "webrtcbin", h265 ? "x265enc" : "x264enc",
+                            h265 ? "avdec_h265" : "avdec_h264" };
   for (const gchar *name : needed) {
     g_autoptr (GstElementFactory) f = gst_element_factory_find (name);
     if (!f) {

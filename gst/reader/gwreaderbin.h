@@ -1,11 +1,11 @@
 /* gwreaderbin: one WebRTC viewer.
  *
  * Request sink pads video_%u / audio_%u take parsed elementary streams
- * (video/x-h264 stream-format=byte-stream alignment=au; audio/x-opus;
- * audio/x-mulaw; audio/x-alaw). Per pad: a bounded leaky queue, a keyframe
- * gate (video), then, once the session is negotiated, a payloader configured
- * from the SDP (payload type, profile-level-id, config-interval=-1, MTU 1200)
- * feeding webrtcbin.
+ * (video/x-h264 or video/x-h265 stream-format=byte-stream alignment=au;
+ * audio/x-opus; audio/x-mulaw; audio/x-alaw). Per pad: a bounded leaky
+ * queue, a keyframe gate (video), then, once the session is negotiated, a
+ * payloader configured from the SDP (payload type, the codec's fmtp fields,
+ * config-interval=-1, MTU 1200) feeding webrtcbin.
  *
  * Attached by a gw stream object (gwstream.h: gwsink, the gateway), a pad
  * answers the stream's attach query and gets only the stream's events (its

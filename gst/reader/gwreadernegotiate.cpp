@@ -98,10 +98,11 @@ start_timer (GwReaderBin *self, guint ms, GstClockCallback func)
 /* ---------------------------------------------------------------- payloading */
 
 /* Keeps what the payloader sends in line with the negotiated SDP: its caps
- * get the payload type and profile-level-id of the answer, and its question
- * "what does downstream accept" is answered without the profile, so any
- * profile the camera sends can be payloaded under the one the browser
- * offered (browsers decode every profile they list). */
+ * get the payload type and fmtp fields of the answer (H.264: its
+ * profile-level-id), and its question "what does downstream accept" is
+ * answered without those fields, so any profile the camera sends can be
+ * payloaded under the one the browser offered (the codec's SDP rules
+ * decided it fits). */
 static GstPadProbeReturn
 on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
@@ -133,11 +134,16 @@ on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     GstCaps *filter = NULL;
     gst_query_parse_caps (query, &filter);
     GstCaps *loose = gst_caps_copy (st->rtp_caps);
-    /* Without the payload type too: a static or low type the offer chose
-     * (e.g. 41 for High 4:4:4) is outside the payloaders' 96-127 template,
-     * and the caps event above sets it anyway. */
-    gst_structure_remove_fields (gst_caps_get_structure (loose, 0), "profile-level-id",
-                                 "packetization-mode", "payload", "ssrc", NULL);
+    /* Without the codec's fmtp fields, and without the payload type too: a
+     * static or low type the offer chose (e.g. 41 for High 4:4:4) is
+     * outside the payloaders' 96-127 template, and the caps event above
+     * sets it anyway. */
+    GstStructure *ls = gst_caps_get_structure (loose, 0);
+    gst_structure_remove_fields (ls, "payload", "ssrc", NULL);
+    const GwCodecInfo *codec = gw_codec_from_rtp_caps (st->rtp_caps);
+    if (codec && codec->sdp && codec->sdp->rtp_fields)
+      for (guint i = 0; codec->sdp->rtp_fields[i]; i++)
+        gst_structure_remove_field (ls, codec->sdp->rtp_fields[i]);
     if (filter) {
       GstCaps *tmp = gst_caps_intersect_full (filter, loose, GST_CAPS_INTERSECT_FIRST);
       gst_caps_unref (loose);
@@ -145,6 +151,24 @@ on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     }
     gst_query_set_caps_result (query, loose);
     gst_caps_unref (loose);
+    return GST_PAD_PROBE_HANDLED;
+  }
+
+  if (info->type & GST_PAD_PROBE_TYPE_QUERY_UPSTREAM) {
+    /* webrtcbin asks what the payloader sends while it answers, before
+     * the payloader's caps reach it: answer with what was agreed, not the
+     * payloader's template, whose dynamic-only payload types would refuse
+     * a type the offer chose below 96 (Chrome offers H.265 as 49 or 51). */
+    GstQuery *query = GST_PAD_PROBE_INFO_QUERY (info);
+    if (GST_QUERY_TYPE (query) != GST_QUERY_CAPS)
+      return GST_PAD_PROBE_OK;
+    GstCaps *filter = NULL;
+    gst_query_parse_caps (query, &filter);
+    GstCaps *agreed = filter
+                          ? gst_caps_intersect_full (filter, st->rtp_caps, GST_CAPS_INTERSECT_FIRST)
+                          : gst_caps_ref (st->rtp_caps);
+    gst_query_set_caps_result (query, agreed);
+    gst_caps_unref (agreed);
     return GST_PAD_PROBE_HANDLED;
   }
   return GST_PAD_PROBE_OK;
@@ -194,10 +218,11 @@ add_send_path (GwReaderBin *self, Stream *st, const GwStreamFormat *format, guin
 
   gst_bin_add (GST_BIN (self), pay);
   g_autoptr (GstPad) pay_src = gst_element_get_static_pad (pay, "src");
-  gst_pad_add_probe (
-      pay_src,
-      (GstPadProbeType)(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM),
-      on_pay_src, st, NULL);
+  gst_pad_add_probe (pay_src,
+                     (GstPadProbeType)(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM
+                                       | GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM
+                                       | GST_PAD_PROBE_TYPE_QUERY_UPSTREAM),
+                     on_pay_src, st, NULL);
   /* No caps check at link time: the payloader's template allows only
    * dynamic payload types, the probe above makes its caps what was agreed. */
   if (GST_PAD_LINK_FAILED (gst_pad_link_full (pay_src, wpad, GST_PAD_LINK_CHECK_NOTHING))

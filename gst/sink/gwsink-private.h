@@ -56,7 +56,10 @@ struct Input
   std::string name;
   bool video = false;
   GstPad *ghost = nullptr;            /* the element's pad, borrowed */
-  std::vector<GstElement *> elements; /* capsfilter, clocksync, fakesink, tee */
+  std::vector<GstElement *> elements; /* capsfilter, clocksync, fakesink, tee, parser */
+  /* Whether its parser (or none) is chosen: at the request if the caps
+   * name the codec, else when the pad is linked. Under request_lock. */
+  bool parser_chosen = false;
   GwStream *fanout = nullptr;
 
   ~Input ()

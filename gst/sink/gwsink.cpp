@@ -1,12 +1,13 @@
 /* gwsink: serves its encoded inputs to browsers over WebRTC (WHEP).
  *
- * Per sink pad:   ghost ─> [h264parse] ─> capsfilter ─> clocksync ─> tee (gwstream) ─┬─> fakesink
+ * Per sink pad:   ghost ─> [parser] ─> capsfilter ─> clocksync ─> tee (gwstream) ─┬─> fakesink
  *                                                                     ├─> gwreaderbin (viewer 1)
  *                                                                     └─> gwreaderbin (viewer 2)
- * The capsfilter makes an upstream h264parse deliver byte-stream access
- * units; clocksync paces non-live inputs when "sync" is set; the fakesink
- * makes the bin a sink (EOS reaches the bus) and keeps the tee fed when
- * nobody watches.
+ * The parser is the input codec's when its row says so (h264parse,
+ * h265parse), chosen by the caps the pad is requested with or, without
+ * them, by what the pad is linked to. The capsfilter makes an upstream
+ * parser deliver byte-stream access units; clocksync paces non-live inputs when "sync" is set; the
+ * fakesink makes the bin a sink (EOS reaches the bus) and keeps the tee fed when nobody watches.
  *
  * This file holds the element: its type, request pads and the elements
  * behind them, properties, state changes and bus filtering. The viewers and
@@ -41,22 +42,102 @@ gwsink::notify_property (GwSink *self, guint prop_id)
 
 /* ------------------------------------------------------------ element */
 
-/* The codec of a new input: from the caps the pad was requested with, else
- * the first codec of the pad's kind in the table (today the only video
- * codec; with a second one, the parser must be chosen by the input's caps,
- * see docs/codecs.md). */
+/* The codec of an input whose caps are @caps (those it was requested
+ * with, or what its peer can produce): the one codec of the pad's kind
+ * they name, or NULL if they name none or several. */
 static const GwCodecInfo *
 input_codec (bool video, const GstCaps *caps)
 {
-  const GwCodecInfo *codec = gw_codec_from_caps (caps);
-  if (codec && codec->video == video)
-    return codec;
+  const GwCodecInfo *found = NULL;
+  for (guint i = 0; caps && !gst_caps_is_any (caps) && i < gst_caps_get_size (caps); i++) {
+    GstCaps *one = gst_caps_copy_nth (caps, i);
+    const GwCodecInfo *codec = gw_codec_from_caps (one);
+    gst_caps_unref (one);
+    if (!codec || codec->video != video)
+      continue;
+    if (found && found != codec)
+      return NULL;
+    found = codec;
+  }
+  return found;
+}
+
+/* The first codec of the pad's kind in the table: an input whose codec
+ * nothing tells. */
+static const GwCodecInfo *
+first_codec (bool video)
+{
   for (int c = GW_CODEC_NONE + 1; c < GW_N_CODECS; c++) {
-    codec = gw_codec_info ((GwCodec)c);
+    const GwCodecInfo *codec = gw_codec_info ((GwCodec)c);
     if (codec && codec->video == video)
       return codec;
   }
   return NULL;
+}
+
+/* @codec's parser for input @name, added to the bin, if the codec's row
+ * says its inputs are parsed again: e.g. H.264's and H.265's repeat their
+ * parameter sets before every keyframe (an upstream parser with its
+ * default config-interval sends them once, and a viewer joining later
+ * could never decode). NULL otherwise. */
+static GstElement *
+add_input_parser (GwSink *self, const std::string &name, const GwCodecInfo *codec)
+{
+  if (!codec || !codec->parse_inputs)
+    return NULL;
+  GstElement *parser = gw_codec_make_parser (codec);
+  if (!parser)
+    return NULL;
+  std::string pname = name + "_" + codec->parser;
+  gst_element_set_name (parser, pname.c_str ());
+  gst_bin_add (GST_BIN (self), parser);
+  return parser;
+}
+
+/* An input requested without caps gets its parser when it is linked, from
+ * what its peer can produce (H.264 and H.265 both come to video_%u), or
+ * the first codec of its kind if that does not tell. Unlocked pads: the
+ * ghost pad is retargeted to the parser. */
+static GstPadLinkReturn
+input_link (GstPad *pad, GstObject *parent, GstPad *peer)
+{
+  GwSink *self = GW_SINK (parent);
+  GwSinkPrivate *priv = self->priv;
+  std::lock_guard<std::recursive_mutex> serialise (priv->request_lock);
+  InputPtr input;
+  {
+    std::lock_guard<std::mutex> g (priv->lock);
+    for (auto &i : priv->inputs)
+      if (i->ghost == pad)
+        input = i;
+  }
+  if (!input || input->parser_chosen)
+    return GST_PAD_LINK_OK;
+  input->parser_chosen = true;
+
+  GstCaps *peer_caps = gst_pad_query_caps (peer, NULL);
+  const GwCodecInfo *codec = input_codec (input->video, peer_caps);
+  gst_caps_unref (peer_caps);
+  if (!codec)
+    codec = first_codec (input->video);
+  GstElement *parser = add_input_parser (self, input->name, codec);
+  if (!parser)
+    return GST_PAD_LINK_OK;
+  GstElement *capsfilter = input->elements[0];
+  g_autoptr (GstPad) parser_sink = gst_element_get_static_pad (parser, "sink");
+  g_autoptr (GstPad) filter_sink = gst_element_get_static_pad (capsfilter, "sink");
+  if (!gst_ghost_pad_set_target (GST_GHOST_PAD (pad), parser_sink)
+      || !gst_element_link (parser, capsfilter)) {
+    GST_WARNING_OBJECT (self, "%s: cannot put %s in front", input->name.c_str (), codec->parser);
+    gst_ghost_pad_set_target (GST_GHOST_PAD (pad), filter_sink);
+    gst_bin_remove (GST_BIN (self), parser);
+    return GST_PAD_LINK_REFUSED;
+  }
+  input->elements.push_back (GST_ELEMENT (gst_object_ref (parser)));
+  gst_element_sync_state_with_parent (parser);
+  GST_DEBUG_OBJECT (self, "%s: %s input, parsed by %s", input->name.c_str (), codec->name,
+                    codec->parser);
+  return GST_PAD_LINK_OK;
 }
 
 static GstPad *
@@ -118,21 +199,13 @@ gw_sink_request_new_pad (GstElement *element, GstPadTemplate *templ, const gchar
                 NULL);
   gst_bin_add_many (GST_BIN (self), capsfilter, clocksync, fakesink, NULL);
   gst_element_link (capsfilter, clocksync);
-  /* A codec whose table row says so gets its own parser, e.g. H.264's,
-   * repeating SPS/PPS before every keyframe: an upstream parser with its
-   * default config-interval sends them once, and a viewer joining later
-   * could never decode. */
-  GstElement *parser = NULL;
+  /* The input's parser now if the caps it is requested with name its
+   * codec, else when it is linked (input_link). */
   const GwCodecInfo *codec = input_codec (video, caps);
-  if (codec && codec->parse_inputs) {
-    parser = gw_codec_make_parser (codec);
-    if (parser) {
-      std::string pname = name + "_" + codec->parser;
-      gst_element_set_name (parser, pname.c_str ());
-      gst_bin_add (GST_BIN (self), parser);
-      gst_element_link (parser, capsfilter);
-    }
-  }
+  input->parser_chosen = codec != NULL;
+  GstElement *parser = add_input_parser (self, name, codec);
+  if (parser)
+    gst_element_link (parser, capsfilter);
 
   std::string tee_name = name + "_tee";
   g_autoptr (GstPad) upstream = gst_element_get_static_pad (clocksync, "src");
@@ -163,6 +236,8 @@ gw_sink_request_new_pad (GstElement *element, GstPadTemplate *templ, const gchar
   g_autoptr (GstPad) target = gst_element_get_static_pad (parser ? parser : capsfilter, "sink");
   GstPad *ghost = gst_ghost_pad_new_from_template (name.c_str (), target, templ);
   input->ghost = ghost;
+  if (!input->parser_chosen)
+    gst_pad_set_link_function (ghost, input_link);
   GST_OBJECT_LOCK (element);
   const bool running
       = GST_STATE (element) > GST_STATE_NULL || GST_STATE_PENDING (element) > GST_STATE_NULL;

@@ -3,11 +3,12 @@
  *   gst-launch-1.0 videotestsrc is-live=true ! x264enc tune=zerolatency ! h264parse ! gwsink
  *   then open http://HOST:8889/
  *
- * A bin with request sink pads video_%u (H.264 byte-stream, one access unit
- * per buffer) and audio_%u (Opus, mu-law, A-law). Each input goes through a
- * fan-out (gwstream.h); each viewer is a gwreaderbin attached to every
- * fan-out. An embedded HTTP server (libsoup, on its own thread and main
- * context, so it works without a GMainLoop in the application) serves:
+ * A bin with request sink pads video_%u (H.264 or H.265 byte-stream, one
+ * access unit per buffer) and audio_%u (Opus, mu-law, A-law). Each input
+ * goes through a fan-out (gwstream.h); each viewer is a gwreaderbin
+ * attached to every fan-out. An embedded HTTP server (libsoup, on its own
+ * thread and main context, so it works without a GMainLoop in the
+ * application) serves:
  *
  *   GET    /            the player page (gwplayerpage.h)
  *   POST   /whep        WHEP: an SDP offer in, 201 + answer + Location out

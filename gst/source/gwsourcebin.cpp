@@ -769,7 +769,7 @@ gw_source_bin_class_init (GwSourceBinClass *klass)
   properties[PROP_PIPELINE] = g_param_spec_string (
       "pipeline", "Pipeline",
       "Instead of location: a gst-launch description whose unlinked src pads are the "
-      "encoded streams (H.264, Opus, PCMU, PCMA), e.g. \"videotestsrc is-live=true ! "
+      "encoded streams (H.264, H.265, Opus, PCMU, PCMA), e.g. \"videotestsrc is-live=true ! "
       "x264enc tune=zerolatency key-int-max=30\" (each stream gets its codec's parser). "
       "Restarted like a camera when it fails or ends",
       nullptr, rw);

@@ -4,8 +4,8 @@
  * gst-launch description ("pipeline") whose unlinked src pads are encoded
  * streams, and exposes one sometimes src pad per elementary stream:
  *
- *   video_%u  video/x-h264, stream-format=byte-stream, alignment=au
- *             (SPS/PPS in front of every IDR)
+ *   video_%u  video/x-h264 | video/x-h265, stream-format=byte-stream,
+ *             alignment=au (parameter sets in front of every keyframe)
  *   audio_%u  audio/x-opus | audio/x-mulaw | audio/x-alaw
  *
  * Streams of other codecs are ignored with a warning. An unlinked pad drops

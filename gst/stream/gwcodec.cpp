@@ -8,7 +8,9 @@
 #include "gwnal.h"
 
 #include <gst/codecparsers/gsth264parser.h>
+#include <gst/codecparsers/gsth265parser.h>
 #include <gst/pbutils/pbutils.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ H.264 */
@@ -101,11 +103,14 @@ h264_set_rtp_fields (const GwStreamFormat *stream, const gchar *profile, GstStru
                      G_TYPE_STRING, plid, NULL);
 }
 
+static const gchar *const h264_rtp_fields[] = { "packetization-mode", "profile-level-id", NULL };
+
 static const GwSdpRules h264_sdp = {
   .read_caps = h264_read_caps,
   .rank_offer = h264_rank_offer,
   .set_rtp_fields = h264_set_rtp_fields,
   .requirement = "packetization-mode=1",
+  .rtp_fields = h264_rtp_fields,
 };
 
 /* A parameter set check: an SPS or PPS must parse (a PPS needs the SPS it
@@ -228,6 +233,228 @@ h264_depayloaded_ok (const guint8 *d, gsize size)
   return TRUE;
 }
 
+/* ------------------------------------------------------------------ H.265 */
+
+/* ITU-T H.265 annex A: general_profile_idc of the profile names h265parse
+ * writes in caps. The format range extensions profiles (monochrome, 4:2:2,
+ * 4:4:4, 12 and 16 bit, intra) share 4; names not listed leave the profile
+ * unknown. */
+static guint8
+h265_profile_idc (const gchar *name)
+{
+  static const struct
+  {
+    const char *name;
+    guint8 idc;
+  } exact[] = {
+    { "main", 1 },           { "main-10", 2 },       { "main-still-picture", 3 },
+    { "multiview-main", 6 }, { "scalable-main", 7 }, { "scalable-main-10", 7 },
+    { "3d-main", 8 },
+  };
+  for (auto &p : exact)
+    if (g_str_equal (name, p.name))
+      return p.idc;
+  if (g_str_has_prefix (name, "screen-extended-high-throughput-"))
+    return 11;
+  if (g_str_has_prefix (name, "screen-extended-"))
+    return 9;
+  if (g_str_has_prefix (name, "high-throughput-"))
+    return 5;
+  if (g_str_has_prefix (name, "monochrome") || g_str_has_prefix (name, "main-"))
+    return 4;
+  return 0;
+}
+
+static void
+h265_read_caps (const GstStructure *s, GwStreamFormat *out)
+{
+  const gchar *profile = gst_structure_get_string (s, "profile");
+  if (profile)
+    out->profile_idc = h265_profile_idc (profile);
+  const gchar *tier = gst_structure_get_string (s, "tier");
+  out->tier = tier && g_str_equal (tier, "high") ? 1 : 0;
+  const gchar *level = gst_structure_get_string (s, "level");
+  if (level)
+    out->level_idc = gst_codec_utils_h265_get_level_idc (level);
+}
+
+/* An fmtp number of @fmtp, or @dflt when absent; G_MAXUINT when present
+ * but not a number below @limit. */
+static guint
+fmtp_uint (const gchar *fmtp, const gchar *key, guint dflt, guint limit)
+{
+  g_autofree gchar *v = gw_fmtp_get (fmtp, key);
+  if (!v)
+    return dflt;
+  guint64 n = 0;
+  if (!g_ascii_string_to_unsigned (v, 10, 0, limit - 1, &n, NULL))
+    return G_MAXUINT;
+  return (guint)n;
+}
+
+/* RFC 7798 section 7.1 defaults: Main profile, Main tier, level 3.1. */
+#define H265_DEFAULT_PROFILE_ID 1
+#define H265_DEFAULT_LEVEL_ID 93
+
+/* Whether a decoder of profile @offered decodes a stream of profile
+ * @stream (H.265 annex A: a Main 10 decoder decodes Main and Main Still
+ * Picture streams, a Main decoder Main Still Picture ones). */
+static gboolean
+h265_profile_decodes (guint offered, guint stream)
+{
+  if (offered == stream)
+    return TRUE;
+  if (offered == 2)
+    return stream == 1 || stream == 3;
+  return offered == 1 && stream == 3;
+}
+
+/* RFC 7798: we send one RTP stream (tx-mode SRST) with no decoding order
+ * numbers (sprop-max-don-diff 0), which every receiver takes. The offered
+ * profile-id must decode the stream's profile (when the stream's is
+ * known): a viewer that does not list it cannot decode it. Among those,
+ * the stream's exact profile ranks first, and a tier and level at least
+ * the stream's rank higher. profile-id, tier-flag and level-id are
+ * answered as offered: profile and tier are symmetric (RFC 7798 7.2.2),
+ * and webrtcbin keeps only the payload types whose fields equal ours. */
+static guint
+h265_rank_offer (const GwStreamFormat *stream, const gchar *fmtp, gchar *profile)
+{
+  g_autofree gchar *tx_mode = gw_fmtp_get (fmtp, "tx-mode");
+  if (tx_mode && g_ascii_strcasecmp (tx_mode, "SRST") != 0)
+    return 0;
+  guint profile_id = fmtp_uint (fmtp, "profile-id", H265_DEFAULT_PROFILE_ID, 32);
+  guint tier = fmtp_uint (fmtp, "tier-flag", 0, 2);
+  guint level = fmtp_uint (fmtp, "level-id", H265_DEFAULT_LEVEL_ID, 256);
+  if (profile_id == G_MAXUINT || tier == G_MAXUINT || level == G_MAXUINT)
+    return 0;
+  if (stream->profile_idc && !h265_profile_decodes (profile_id, stream->profile_idc))
+    return 0;
+
+  g_snprintf (profile, GW_CODEC_PROFILE_LEN, "%u/%u/%u", profile_id, tier, level);
+
+  guint rank = stream->profile_idc == profile_id ? 3 : 1;
+  if (tier > stream->tier || (tier == stream->tier && level >= stream->level_idc))
+    rank++;
+  return rank;
+}
+
+/* As answerer: what rank_offer chose. As offerer: the stream's own
+ * profile, tier and level (Main, Main tier, 3.1 where unknown). Always
+ * tx-mode=SRST. */
+static void
+h265_set_rtp_fields (const GwStreamFormat *stream, const gchar *profile, GstStructure *rtp)
+{
+  guint profile_id = stream->profile_idc ? stream->profile_idc : H265_DEFAULT_PROFILE_ID;
+  guint tier = stream->tier;
+  guint level = stream->level_idc ? stream->level_idc : H265_DEFAULT_LEVEL_ID;
+  if (profile) {
+    guint p = 0, t = 0, l = 0;
+    if (sscanf (profile, "%u/%u/%u", &p, &t, &l) == 3) {
+      profile_id = p;
+      tier = t;
+      level = l;
+    }
+  }
+  g_autofree gchar *p = g_strdup_printf ("%u", profile_id);
+  g_autofree gchar *t = g_strdup_printf ("%u", tier);
+  g_autofree gchar *l = g_strdup_printf ("%u", level);
+  gst_structure_set (rtp, "profile-id", G_TYPE_STRING, p, "tier-flag", G_TYPE_STRING, t, "level-id",
+                     G_TYPE_STRING, l, "tx-mode", G_TYPE_STRING, "SRST", NULL);
+}
+
+static const gchar *const h265_rtp_fields[]
+    = { "profile-id", "tier-flag", "level-id", "tx-mode", NULL };
+
+static const GwSdpRules h265_sdp = {
+  .read_caps = h265_read_caps,
+  .rank_offer = h265_rank_offer,
+  .set_rtp_fields = h265_set_rtp_fields,
+  .requirement = "tx-mode=SRST",
+  .rtp_fields = h265_rtp_fields,
+};
+
+/* A parameter set check: a VPS, SPS or PPS must parse (an SPS needs its
+ * VPS, a PPS its SPS, which the parser remembers). */
+static gpointer
+h265_checker_new (void)
+{
+  return gst_h265_parser_new ();
+}
+
+static void
+h265_checker_free (gpointer checker)
+{
+  gst_h265_parser_free (static_cast<GstH265Parser *> (checker));
+}
+
+static gboolean
+h265_checker_accepts (gpointer checker, const guint8 *au, gsize nal, gsize len)
+{
+  GstH265Parser *parser = static_cast<GstH265Parser *> (checker);
+  GstH265NalUnit nalu;
+  /* identify_nalu wants the start code in front: nal - 3 holds it */
+  if (nal < 3
+      || gst_h265_parser_identify_nalu_unchecked (parser, au, nal - 3, nal + len, &nalu)
+             != GST_H265_PARSER_OK)
+    return FALSE;
+  /* The parsed sets are large (scaling lists): not on the stack. */
+  switch (nalu.type) {
+  case GST_H265_NAL_VPS: {
+    g_autofree GstH265VPS *vps = g_new0 (GstH265VPS, 1);
+    return gst_h265_parser_parse_vps (parser, &nalu, vps) == GST_H265_PARSER_OK;
+  }
+  case GST_H265_NAL_SPS: {
+    g_autofree GstH265SPS *sps = g_new0 (GstH265SPS, 1);
+    return gst_h265_parser_parse_sps (parser, &nalu, sps, TRUE) == GST_H265_PARSER_OK;
+  }
+  case GST_H265_NAL_PPS: {
+    g_autofree GstH265PPS *pps = g_new0 (GstH265PPS, 1);
+    return gst_h265_parser_parse_pps (parser, &nalu, pps) == GST_H265_PARSER_OK;
+  }
+  default:
+    return FALSE;
+  }
+}
+
+/* ITU-T H.265 table 7-1. The header is two bytes: forbidden_zero_bit,
+ * nal_unit_type (6 bits), nuh_layer_id (6), nuh_temporal_id_plus1 (3). */
+static const GwNalSyntax h265_nal = {
+  .type_shift = 1,
+  .type_mask = 0x3f,
+  /* IRAP pictures: BLA_W_LP .. CRA_NUT (16..21); decoding starts at one */
+  .keyframe_types = GW_NAL_BIT (16) | GW_NAL_BIT (17) | GW_NAL_BIT (18) | GW_NAL_BIT (19)
+                    | GW_NAL_BIT (20) | GW_NAL_BIT (21),
+  .parameter_set_types = GW_NAL_BIT (32) | GW_NAL_BIT (33) | GW_NAL_BIT (34), /* VPS SPS PPS */
+  .delimiter_types = GW_NAL_BIT (35),                                         /* AUD */
+  .checker_new = h265_checker_new,
+  .checker_accepts = h265_checker_accepts,
+  .checker_free = h265_checker_free,
+};
+
+#define H265_FORBIDDEN_BIT 0x80
+#define H265_TID_MASK 0x07
+
+/* Whether a depayloaded H.265 access unit is safe for h265parse: a start
+ * code first, then NAL units each with a whole two-byte header whose
+ * forbidden bit is clear and whose temporal id is not the invalid 0 (what
+ * random bytes from a broken camera give). */
+static gboolean
+h265_depayloaded_ok (const guint8 *d, gsize size)
+{
+  if (size < 4 || d[0] != 0 || d[1] != 0 || !(d[2] == 1 || (d[2] == 0 && d[3] == 1)))
+    return FALSE;
+  GwNals nals;
+  gw_nal_split_annexb (d, size, nals);
+  if (nals.empty () || nals.back ().first + nals.back ().second != size)
+    return FALSE;
+  for (auto &n : nals) {
+    if (n.second < 2 || (d[n.first] & H265_FORBIDDEN_BIT) || (d[n.first + 1] & H265_TID_MASK) == 0)
+      return FALSE;
+  }
+  return TRUE;
+}
+
 /* ------------------------------------------------------------------ table */
 
 /* One row per codec, in the order of the pad templates' caps. Fields left
@@ -256,6 +483,30 @@ static const GwCodecInfo codecs[] = {
       .depayloaded_ok = h264_depayloaded_ok,
       .has_keyframes = TRUE,
       .nal = &h264_nal,
+  },
+  {
+      .codec = GW_CODEC_H265,
+      .name = "H.265",
+      .video = TRUE,
+      .media_type = "video/x-h265",
+      .caps = "video/x-h265, stream-format=(string)byte-stream, alignment=(string)au",
+      .encoding_name = "H265",
+      .clock_rate = 90000,
+      .static_pt = -1,
+      .default_pt = 98,
+      .sdp = &h265_sdp,
+      .depayloader = "rtph265depay",
+      .parser = "h265parse",
+      /* VPS, SPS and PPS before every keyframe. */
+      .parser_props = "config-interval=-1",
+      .parse_inputs = TRUE,
+      .payloader = "rtph265pay",
+      /* RFC 7798 aggregation packets for the parameter sets and what
+       * follows them up to a slice; each slice sent as soon as complete. */
+      .payloader_props = "config-interval=-1 aggregate-mode=zero-latency",
+      .depayloaded_ok = h265_depayloaded_ok,
+      .has_keyframes = TRUE,
+      .nal = &h265_nal,
   },
   {
       .codec = GW_CODEC_OPUS,

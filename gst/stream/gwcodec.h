@@ -21,6 +21,7 @@ typedef enum
 {
   GW_CODEC_NONE = 0,
   GW_CODEC_H264,
+  GW_CODEC_H265,
   GW_CODEC_OPUS,
   GW_CODEC_PCMU,
   GW_CODEC_PCMA,
@@ -36,16 +37,20 @@ typedef struct
 {
   GwCodec codec;
   gboolean video;
-  /* H.264 only: profile_idc, constraint flags, level_idc of the stream as
-   * read from the caps' profile/level fields (0 when unknown). */
+  /* Read from the caps' profile/tier/level fields (0 when unknown).
+   * H.264: profile_idc, constraint flags, level_idc.
+   * H.265: general_profile_idc, tier (0 main, 1 high), general_level_idc
+   * (30 times the level). */
   guint8 profile_idc;
   guint8 constraints;
+  guint8 tier;
   guint8 level_idc;
 } GwStreamFormat;
 
 /* Room for the SDP profile a codec's rules answer with, NUL included
- * (H.264: profile-level-id, 6 hex digits). */
-#define GW_CODEC_PROFILE_LEN 7
+ * (H.264: profile-level-id, 6 hex digits; H.265: "profile-id/tier-flag/
+ * level-id", e.g. "1/0/93"). */
+#define GW_CODEC_PROFILE_LEN 16
 
 /* A codec's SDP fmtp rules. NULL in a row: any payload type offered with
  * the row's encoding name and clock rate takes the stream, and the RTP caps
@@ -64,6 +69,10 @@ typedef struct
   void (*set_rtp_fields) (const GwStreamFormat *stream, const gchar *profile, GstStructure *rtp);
   /* What the rules require, for error messages ("packetization-mode=1"). */
   const gchar *requirement;
+  /* The fields set_rtp_fields writes, NULL-terminated: a payloader is asked
+   * about downstream caps without them, so that it takes any profile of the
+   * stream (the negotiated values are put on its caps afterwards). */
+  const gchar *const *rtp_fields;
 } GwSdpRules;
 
 /* How keyframes and parameter sets are found in a codec made of NAL units

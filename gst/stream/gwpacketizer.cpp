@@ -37,11 +37,14 @@ GwPacketizer::set_caps (GstCaps *caps)
     return FALSE;
   if (info->nal) {
     /* A codec made of NAL units needs its own RTP payload format. */
-    if (info->codec != GW_CODEC_H264) {
+    if (info->codec == GW_CODEC_H264) {
+      format_ = Format::RFC6184;
+    } else if (info->codec == GW_CODEC_H265) {
+      format_ = Format::RFC7798;
+    } else {
       GST_WARNING ("no RTP payload format for %s here", info->name);
       return FALSE;
     }
-    format_ = Format::RFC6184;
     /* One checker per codec: it remembers the sets it has seen across
      * caps changes, as the stream's later sets may refer to them. */
     if (checker_syntax_ != info->nal) {
@@ -122,6 +125,129 @@ GwPacketizer::packetize_h264_nal (const guint8 *nal, gsize len)
   }
 }
 
+/* RFC 7798 framing. The payload header is the NAL unit header: F (1 bit),
+ * type (6), LayerId (6), TID (3). Types 48 (AP), 49 (FU) and 50 (PACI) are
+ * the payload format's; 51 to 63 are unspecified: a NAL unit of those
+ * types cannot go in a packet as itself. VCL NAL units (slices) are types
+ * 0 to 31. Without sprop-max-don-diff, packets carry no DONL/DOND. */
+enum
+{
+  RFC7798_HEADER = 2,
+  RFC7798_TYPE_SHIFT = 1,
+  RFC7798_TYPE_MASK = 0x3f,
+  RFC7798_F_MASK = 0x80,
+  RFC7798_LAYER_HI_MASK = 0x01, /* LayerId's top bit, in the first byte */
+  RFC7798_TID_MASK = 0x07,
+  RFC7798_FIRST_NON_VCL = 32,
+  RFC7798_AP = 48,
+  RFC7798_FU = 49,
+  RFC7798_FU_START = 0x80,
+  RFC7798_FU_END = 0x40,
+  RFC7798_AP_SIZE_FIELD = 2,
+};
+
+static guint
+rfc7798_type (const guint8 *nal)
+{
+  return (nal[0] >> RFC7798_TYPE_SHIFT) & RFC7798_TYPE_MASK;
+}
+
+static gboolean
+rfc7798_is_payload (const guint8 *nal, gsize len)
+{
+  return len >= RFC7798_HEADER && rfc7798_type (nal) < RFC7798_AP;
+}
+
+/* One NAL unit (no start code) too big for a packet, or alone: a single
+ * NAL unit packet, or fragmentation units. */
+void
+GwPacketizer::packetize_h265_nal (const guint8 *nal, gsize len)
+{
+  const gsize room = GW_RTP_MTU - GW_RTP_HEADER;
+  if (len <= room) {
+    add_packet (nal, len, NULL, 0);
+    return;
+  }
+  /* Payload header: the NAL unit's, its type replaced by FU; then the FU
+   * header: S, E and the NAL unit's type; then the NAL unit after its own
+   * header. */
+  guint8 fu[3];
+  fu[0]
+      = (nal[0] & ~(RFC7798_TYPE_MASK << RFC7798_TYPE_SHIFT)) | (RFC7798_FU << RFC7798_TYPE_SHIFT);
+  fu[1] = nal[1];
+  const guint8 type = rfc7798_type (nal);
+  gsize off = RFC7798_HEADER;
+  while (off < len) {
+    gsize chunk = MIN (room - sizeof (fu), len - off);
+    fu[2] = type | (off == RFC7798_HEADER ? RFC7798_FU_START : 0)
+            | (off + chunk == len ? RFC7798_FU_END : 0);
+    add_packet (fu, sizeof (fu), nal + off, chunk);
+    off += chunk;
+  }
+}
+
+/* Sends the NAL units waiting for an aggregation packet: one alone as a
+ * single NAL unit packet, more in an AP whose header has the F bit if any
+ * of them has it, and the lowest LayerId and TID among them. */
+void
+GwPacketizer::flush_h265_aggregate ()
+{
+  if (aggregate_.size () == 1) {
+    packetize_h265_nal (aggregate_[0].first, aggregate_[0].second);
+  } else if (aggregate_.size () > 1) {
+    guint8 f = 0, layer = 0x3f, tid = RFC7798_TID_MASK;
+    for (auto &n : aggregate_) {
+      f |= n.first[0] & RFC7798_F_MASK;
+      layer = MIN (layer, ((n.first[0] & RFC7798_LAYER_HI_MASK) << 5) | (n.first[1] >> 3));
+      tid = MIN (tid, n.first[1] & RFC7798_TID_MASK);
+    }
+    std::vector<guint8> ap;
+    ap.reserve (aggregate_size_);
+    ap.push_back (f | (RFC7798_AP << RFC7798_TYPE_SHIFT) | (layer >> 5));
+    ap.push_back (((layer & 0x1f) << 3) | tid);
+    for (auto &n : aggregate_) {
+      ap.push_back (n.second >> 8);
+      ap.push_back (n.second & 0xff);
+      ap.insert (ap.end (), n.first, n.first + n.second);
+    }
+    add_packet (ap.data (), ap.size (), NULL, 0);
+  }
+  aggregate_.clear ();
+  aggregate_size_ = 0;
+}
+
+/* One NAL unit of the access unit, in the stream's payload format. H.265
+ * aggregates as rtph265pay's zero-latency mode does: NAL units that are
+ * not slices (parameter sets, SEI) wait for what follows them, up to and
+ * including the next slice, in one aggregation packet while it fits. */
+void
+GwPacketizer::packetize_nal (const guint8 *nal, gsize len)
+{
+  if (format_ == Format::RFC6184) {
+    if (rfc6184_is_payload (nal[0]))
+      packetize_h264_nal (nal, len);
+    return;
+  }
+  if (!rfc7798_is_payload (nal, len))
+    return;
+  const gsize room = GW_RTP_MTU - GW_RTP_HEADER;
+  const gsize need = RFC7798_AP_SIZE_FIELD + len;
+  if (RFC7798_HEADER + need > room) {
+    /* too big to share a packet */
+    flush_h265_aggregate ();
+    packetize_h265_nal (nal, len);
+    return;
+  }
+  if (!aggregate_.empty () && aggregate_size_ + need > room)
+    flush_h265_aggregate ();
+  if (aggregate_.empty ())
+    aggregate_size_ = RFC7798_HEADER;
+  aggregate_.emplace_back (nal, len);
+  aggregate_size_ += need;
+  if (rfc7798_type (nal) < RFC7798_FIRST_NON_VCL)
+    flush_h265_aggregate ();
+}
+
 /* Remembers the stream's last parameter sets, for a keyframe without them:
  * only ones that parse, so that a camera sending garbage cannot leave every
  * later keyframe with broken parameter sets in front. */
@@ -146,7 +272,7 @@ void
 GwPacketizer::observe (GstBuffer *buf)
 {
   nals_.clear ();
-  if (!codec_ || format_ != Format::RFC6184)
+  if (!codec_ || !codec_->nal)
     return;
   /* One scan of the access unit serves the parameter sets and the
    * packetizing. */
@@ -158,7 +284,7 @@ GwPacketizer::observe (GstBuffer *buf)
   gst_buffer_unmap (buf, &map);
 }
 
-/* The NAL units @nals of the access unit @d, RFC 6184. */
+/* The NAL units @nals of the access unit @d. */
 void
 GwPacketizer::packetize_nals (const guint8 *d, const GwNals &nals)
 {
@@ -176,16 +302,16 @@ GwPacketizer::packetize_nals (const guint8 *d, const GwNals &nals)
     for (guint i = 0; i < n_sets; i++)
       known &= !sets_[i].empty ();
     for (guint i = 0; known && i < n_sets; i++)
-      packetize_h264_nal (sets_[i].data (), sets_[i].size ());
+      packetize_nal (sets_[i].data (), sets_[i].size ());
   }
   for (auto &n : nals) {
     guint type = gw_nal_type (syntax, d + n.first);
-    if (gw_nal_is_delimiter (syntax, type))
+    if (n.second == 0 || gw_nal_is_delimiter (syntax, type))
       continue; /* access unit delimiter: the marker bit says it */
-    if (!rfc6184_is_payload (d[n.first]))
-      continue;
-    packetize_h264_nal (d + n.first, n.second);
+    packetize_nal (d + n.first, n.second);
   }
+  if (format_ == Format::RFC7798)
+    flush_h265_aggregate ();
 }
 
 gboolean
@@ -199,7 +325,7 @@ GwPacketizer::packetize (GstBuffer *buf, gboolean observed)
   if (!gst_buffer_map (buf, &map, GST_MAP_READ))
     return FALSE;
 
-  if (format_ == Format::RFC6184) {
+  if (codec_->nal) {
     GwNals own;
     if (!observed)
       gw_nal_split_annexb (map.data, map.size, own);
@@ -213,7 +339,7 @@ GwPacketizer::packetize (GstBuffer *buf, gboolean observed)
   gst_buffer_unmap (buf, &map);
   if (packets_.empty ())
     return FALSE;
-  if (format_ == Format::RFC6184)
+  if (codec_->nal)
     packets_.back ().marker = TRUE;
   return TRUE;
 }

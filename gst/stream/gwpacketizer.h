@@ -4,8 +4,10 @@
  * of a buffer with their 12-byte RTP header left blank, for each viewer to
  * fill with its own payload type, SSRC, sequence number and timestamp (see
  * gwsender.h). H.264 is packetization-mode 1 (single NAL units and FU-A,
- * RFC 6184), a keyframe without its parameter sets getting the last valid
- * ones in front; Opus, PCMU and PCMA frames are one packet each.
+ * RFC 6184); H.265 is RFC 7798 (single NAL units, aggregation packets and
+ * fragmentation units, one RTP stream, no decoding order numbers); for
+ * both, a keyframe without its parameter sets gets the last valid ones in
+ * front. Opus, PCMU and PCMA frames are one packet each.
  *
  * Not thread-safe: its owner (the sender) calls it under its own lock, from
  * the stream's streaming thread.
@@ -81,10 +83,14 @@ private:
   {
     FRAME,   /* one packet per frame (audio) */
     RFC6184, /* H.264: single NAL units and FU-A */
+    RFC7798, /* H.265: single NAL units, AP and FU */
   };
 
   void add_packet (const guint8 *a, gsize alen, const guint8 *b, gsize blen);
   void packetize_h264_nal (const guint8 *nal, gsize len);
+  void packetize_h265_nal (const guint8 *nal, gsize len);
+  void flush_h265_aggregate ();
+  void packetize_nal (const guint8 *nal, gsize len);
   void keep_parameter_sets (const guint8 *d, const GwNals &nals);
   void packetize_nals (const guint8 *d, const GwNals &nals);
 
@@ -97,6 +103,10 @@ private:
   /* checks them: the row's checker, made for checker_syntax_, or NULL */
   gpointer checker_ = NULL;
   const GwNalSyntax *checker_syntax_ = NULL;
+  /* RFC 7798: NAL units waiting to go in one aggregation packet, and the
+   * size of that packet's payload so far. */
+  std::vector<std::pair<const guint8 *, gsize> > aggregate_;
+  gsize aggregate_size_ = 0;
   GwNals nals_;               /* the NAL units of the observed buffer */
   std::vector<guint8> arena_; /* this buffer's packets */
   std::vector<GwRtpPacket> packets_;

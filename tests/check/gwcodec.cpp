@@ -12,7 +12,7 @@
 #include "gwsourcebin.h"
 
 /* What each row must say; the table is checked against this, and this
- * against RFC 3551 / RFC 6184 / RFC 7587. */
+ * against RFC 3551 / RFC 6184 / RFC 7798 / RFC 7587. */
 static const struct
 {
   GwCodec codec;
@@ -25,6 +25,7 @@ static const struct
   gboolean has_keyframes;
 } expected[] = {
   { GW_CODEC_H264, TRUE, "video/x-h264", "H264", 90000, -1, 96, TRUE },
+  { GW_CODEC_H265, TRUE, "video/x-h265", "H265", 90000, -1, 98, TRUE },
   { GW_CODEC_OPUS, FALSE, "audio/x-opus", "OPUS", 48000, -1, 111, FALSE },
   { GW_CODEC_PCMU, FALSE, "audio/x-mulaw", "PCMU", 8000, 0, 0, FALSE },
   { GW_CODEC_PCMA, FALSE, "audio/x-alaw", "PCMA", 8000, 8, 8, FALSE },
@@ -113,23 +114,26 @@ GST_END_TEST;
 
 GST_START_TEST (test_h264_elements)
 {
-  /* SPS/PPS before every keyframe, from the parser and the payloader; the
-   * payloader sends each NAL unit as soon as it has it. */
-  const GwCodecInfo *info = gw_codec_info (GW_CODEC_H264);
-  GstElement *parser = gw_codec_make_parser (info);
-  gint interval = 0;
-  g_object_get (parser, "config-interval", &interval, NULL);
-  fail_unless_equals_int (interval, -1);
-  gst_object_unref (gst_object_ref_sink (parser));
-  fail_unless (info->parse_inputs);
+  /* Parameter sets (H.264 SPS/PPS, H.265 VPS/SPS/PPS) before every
+   * keyframe, from the parser and the payloader; the payloader sends each
+   * NAL unit as soon as it has it. */
+  for (GwCodec c : { GW_CODEC_H264, GW_CODEC_H265 }) {
+    const GwCodecInfo *info = gw_codec_info (c);
+    GstElement *parser = gw_codec_make_parser (info);
+    gint interval = 0;
+    g_object_get (parser, "config-interval", &interval, NULL);
+    fail_unless_equals_int (interval, -1);
+    gst_object_unref (gst_object_ref_sink (parser));
+    fail_unless (info->parse_inputs);
 
-  GstElement *pay = gw_codec_make_payloader (info, 96);
-  interval = 0;
-  gint aggregate = -1;
-  g_object_get (pay, "config-interval", &interval, "aggregate-mode", &aggregate, NULL);
-  fail_unless_equals_int (interval, -1);
-  fail_unless_equals_int (aggregate, 1); /* zero-latency */
-  gst_object_unref (gst_object_ref_sink (pay));
+    GstElement *pay = gw_codec_make_payloader (info, 96);
+    interval = 0;
+    gint aggregate = -1;
+    g_object_get (pay, "config-interval", &interval, "aggregate-mode", &aggregate, NULL);
+    fail_unless_equals_int (interval, -1);
+    fail_unless_equals_int (aggregate, 1); /* zero-latency */
+    gst_object_unref (gst_object_ref_sink (pay));
+  }
 
   /* Audio inputs of gwsink are not parsed again. */
   for (GwCodec c : { GW_CODEC_OPUS, GW_CODEC_PCMU, GW_CODEC_PCMA })
@@ -141,7 +145,6 @@ GST_START_TEST (test_unknown_refused)
 {
   const gchar *unknown_caps[] = {
     "video/x-vp8",
-    "video/x-h265, stream-format=byte-stream, alignment=au",
     "audio/mpeg, mpegversion=4",
     "video/x-raw",
     "application/x-rtp, media=video, encoding-name=VP8, clock-rate=90000",
@@ -162,7 +165,7 @@ GST_START_TEST (test_unknown_refused)
   fail_unless (gw_codec_from_rtp_caps (NULL) == NULL);
 
   fail_unless (gw_codec_from_encoding ("VP8", 90000) == NULL);
-  fail_unless (gw_codec_from_encoding ("H265", 0) == NULL);
+  fail_unless (gw_codec_from_encoding ("H266", 0) == NULL);
   fail_unless (gw_codec_from_encoding ("H264X", 90000) == NULL);
   fail_unless (gw_codec_from_encoding ("", 0) == NULL);
   fail_unless (gw_codec_from_encoding (NULL, 0) == NULL);
@@ -179,7 +182,8 @@ GST_START_TEST (test_template_caps)
 {
   GstCaps *video = gw_codec_template_caps (TRUE);
   GstCaps *want = gst_caps_from_string (
-      "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au");
+      "video/x-h264, stream-format=(string)byte-stream, alignment=(string)au; "
+      "video/x-h265, stream-format=(string)byte-stream, alignment=(string)au");
   fail_unless (gst_caps_is_equal (video, want), "video template %" GST_PTR_FORMAT, video);
   gst_caps_unref (want);
 
@@ -199,6 +203,9 @@ GST_START_TEST (test_template_caps)
   GstCaps *avc = gst_caps_from_string ("video/x-h264, stream-format=avc, alignment=au");
   fail_if (gst_caps_can_intersect (avc, video));
   gst_caps_unref (avc);
+  GstCaps *hvc1 = gst_caps_from_string ("video/x-h265, stream-format=hvc1, alignment=au");
+  fail_if (gst_caps_can_intersect (hvc1, video));
+  gst_caps_unref (hvc1);
   gst_caps_unref (video);
   gst_caps_unref (audio);
 
@@ -231,9 +238,10 @@ GST_START_TEST (test_template_caps)
   }
 
   g_autofree gchar *names = gw_codec_names ("and");
-  fail_unless_equals_string (names, "H.264, Opus, PCMU and PCMA");
+  fail_unless_equals_string (names, "H.264, H.265, Opus, PCMU and PCMA");
   g_autofree gchar *all = gw_codec_describe_all ();
-  fail_unless_equals_string (all, "H.264 packetization-mode=1, Opus, PCMU or PCMA");
+  fail_unless_equals_string (all,
+                             "H.264 packetization-mode=1, H.265 tx-mode=SRST, Opus, PCMU or PCMA");
 }
 GST_END_TEST;
 
@@ -516,6 +524,230 @@ GST_START_TEST (test_fmtp)
 }
 GST_END_TEST;
 
+/* Real H.265 parameter sets (Main, 64x64, level 2.1, as x265 makes them),
+ * without start codes. */
+static const guint8 H265_VPS[]
+    = { 0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00,
+        0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x3f, 0xba, 0x02, 0x40 };
+static const guint8 H265_SPS[]
+    = { 0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00,
+        0x03, 0x00, 0x00, 0x03, 0x00, 0x3f, 0xa0, 0x20, 0x81, 0x05, 0x96, 0xe9,
+        0x29, 0x30, 0xbf, 0xfc, 0x00, 0x04, 0x00, 0x05, 0xa8, 0x30, 0x30, 0x30,
+        0x20, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00, 0x03, 0x01, 0xe1 };
+static const guint8 H265_PPS[] = { 0x44, 0x01, 0xc0, 0x71, 0x81, 0x12 };
+
+/* Appends a start code and @n bytes of @nal to @au. */
+static void
+append_nal (std::vector<guint8> &au, const guint8 *nal, gsize n)
+{
+  for (guint8 b : { 0, 0, 0, 1 })
+    au.push_back (b);
+  au.insert (au.end (), nal, nal + n);
+}
+
+/* The H.265 row: two-byte NAL headers, IRAP pictures (16..21) start a
+ * keyframe, VPS, SPS and PPS are kept in that order and put in front of a
+ * keyframe that lacks them; the check before the parser. */
+GST_START_TEST (test_h265_nal)
+{
+  const GwCodecInfo *h265 = gw_codec_info (GW_CODEC_H265);
+  const GwNalSyntax *nal = h265->nal;
+  fail_unless (nal != NULL);
+
+  /* Type from the first header byte: F, 6 type bits, the top bit of the
+   * layer id. */
+  const guint8 idr_w_radl[] = { 0x26, 0x01 };
+  const guint8 trail_r[] = { 0x02, 0x01 };
+  const guint8 layered_cra[] = { 0x2b, 0x09 }; /* CRA, layer id 33 */
+  fail_unless_equals_int (gw_codec_nal_type (h265, idr_w_radl), 19);
+  fail_unless_equals_int (gw_codec_nal_type (h265, trail_r), 1);
+  fail_unless_equals_int (gw_codec_nal_type (h265, layered_cra), 21);
+  fail_unless_equals_int (gw_codec_nal_type (h265, H265_VPS), 32);
+  fail_unless_equals_int (gw_codec_nal_type (h265, H265_SPS), 33);
+  fail_unless_equals_int (gw_codec_nal_type (h265, H265_PPS), 34);
+
+  for (guint t = 0; t < 64; t++) {
+    fail_unless (!gw_codec_nal_is_keyframe (h265, t) == !(t >= 16 && t <= 21), "type %u", t);
+    fail_unless (!gw_codec_nal_is_parameter_set (h265, t) == !(t >= 32 && t <= 34), "type %u", t);
+    fail_unless (!gw_nal_is_delimiter (nal, t) == !(t == 35), "type %u", t);
+  }
+  fail_unless_equals_int (gw_nal_n_parameter_sets (nal), 3);
+  fail_unless_equals_int (gw_nal_parameter_set_index (nal, 32), 0);
+  fail_unless_equals_int (gw_nal_parameter_set_index (nal, 33), 1);
+  fail_unless_equals_int (gw_nal_parameter_set_index (nal, 34), 2);
+  fail_unless_equals_int (gw_nal_parameter_set_index (nal, 19), -1);
+
+  /* Access units: AUD, VPS, SPS, PPS, IDR; a CRA alone; a trailing picture. */
+  std::vector<guint8> key;
+  const guint8 aud[] = { 0x46, 0x01, 0x10 };
+  append_nal (key, aud, sizeof (aud));
+  append_nal (key, H265_VPS, sizeof (H265_VPS));
+  append_nal (key, H265_SPS, sizeof (H265_SPS));
+  append_nal (key, H265_PPS, sizeof (H265_PPS));
+  const guint8 idr_slice[] = { 0x26, 0x01, 0xaf, 0x1d, 0x80 };
+  append_nal (key, idr_slice, sizeof (idr_slice));
+  fail_unless (gw_codec_au_is_keyframe (h265, key.data (), key.size ()));
+  std::vector<guint8> cra;
+  const guint8 cra_slice[] = { 0x2a, 0x01, 0xaf, 0x1d };
+  append_nal (cra, cra_slice, sizeof (cra_slice));
+  fail_unless (gw_codec_au_is_keyframe (h265, cra.data (), cra.size ()));
+  std::vector<guint8> delta;
+  const guint8 trail_slice[] = { 0x02, 0x01, 0xd0, 0x0c };
+  append_nal (delta, trail_slice, sizeof (trail_slice));
+  fail_if (gw_codec_au_is_keyframe (h265, delta.data (), delta.size ()));
+  /* Not read as H.264: 0x26 would be type 6 (SEI) there, 0x02 type 2. */
+  fail_if (gw_codec_au_is_keyframe (gw_codec_info (GW_CODEC_H264), key.data (), key.size ()));
+
+  /* Parameter sets kept with their start codes, in the decoder's order,
+   * and put in front of a keyframe without them. */
+  GwParameterSets sets = {};
+  GstBuffer *buf = gst_buffer_new_memdup (key.data (), key.size ());
+  fail_unless (gw_nal_keep_parameter_sets (nal, buf, &sets));
+  gst_buffer_unref (buf);
+  for (guint i = 0; i < 3; i++)
+    fail_unless (sets.sets[i] != NULL);
+  fail_unless_equals_int (gst_buffer_get_size (sets.sets[0]), 4 + sizeof (H265_VPS));
+  fail_unless_equals_int (gst_buffer_get_size (sets.sets[1]), 4 + sizeof (H265_SPS));
+  fail_unless_equals_int (gst_buffer_get_size (sets.sets[2]), 4 + sizeof (H265_PPS));
+  GstBuffer *alone = gst_buffer_new_memdup (cra.data (), cra.size ());
+  fail_if (gw_nal_keep_parameter_sets (nal, alone, NULL));
+  GstBuffer *whole = gw_nal_with_parameter_sets (nal, alone, FALSE, &sets);
+  std::vector<guint8> want;
+  append_nal (want, H265_VPS, sizeof (H265_VPS));
+  append_nal (want, H265_SPS, sizeof (H265_SPS));
+  append_nal (want, H265_PPS, sizeof (H265_PPS));
+  want.insert (want.end (), cra.begin (), cra.end ());
+  fail_unless (buffer_equals (whole, want.data (), want.size ()));
+  gst_buffer_unref (whole);
+  gw_parameter_sets_clear (&sets);
+
+  /* The row's check keeps sets that parse, in their order (an SPS refers
+   * to its VPS, a PPS to its SPS), and refuses garbage. */
+  gpointer checker = nal->checker_new ();
+  GwNals nals;
+  gw_nal_split_annexb (key.data (), key.size (), nals);
+  fail_unless_equals_int (nals.size (), 5);
+  for (guint i = 1; i <= 3; i++)
+    fail_unless (nal->checker_accepts (checker, key.data (), nals[i].first, nals[i].second),
+                 "set %u refused", i);
+  const guint8 garbage[] = { 0, 0, 1, 0x42, 0x01, 0xff, 0xff };
+  fail_if (nal->checker_accepts (checker, garbage, 3, 4));
+  fail_if (nal->checker_accepts (checker, key.data (), nals[4].first, nals[4].second));
+  nal->checker_free (checker);
+
+  /* The check before the parser: whole two-byte headers, forbidden bit
+   * clear, temporal id not 0. */
+  fail_unless (gw_codec_au_is_sane (h265, key.data (), key.size ()));
+  const guint8 forbidden[] = { 0, 0, 0, 1, 0x82, 0x01, 0x33 };
+  fail_if (gw_codec_au_is_sane (h265, forbidden, sizeof (forbidden)));
+  const guint8 tid_zero[] = { 0, 0, 0, 1, 0x02, 0x00, 0x33 };
+  fail_if (gw_codec_au_is_sane (h265, tid_zero, sizeof (tid_zero)));
+  const guint8 half_header[] = { 0, 0, 1, 0x02, 0x01, 0x55, 0, 0, 1, 0x02 };
+  fail_if (gw_codec_au_is_sane (h265, half_header, sizeof (half_header)));
+  const guint8 no_start[] = { 0, 1, 0, 0, 1, 0x02, 0x01 };
+  fail_if (gw_codec_au_is_sane (h265, no_start, sizeof (no_start)));
+}
+GST_END_TEST;
+
+/* The H.265 SDP rules (RFC 7798): profile, tier and level from the caps;
+ * offers ranked by profile-id, tier-flag and level-id; tx-mode SRST only;
+ * the fields of the RTP caps we send. */
+GST_START_TEST (test_h265_fmtp)
+{
+  const GwSdpRules *rules = gw_codec_info (GW_CODEC_H265)->sdp;
+  fail_unless (rules != NULL);
+  GwStreamFormat f;
+  GstCaps *caps = gst_caps_from_string ("video/x-h265, stream-format=byte-stream, alignment=au, "
+                                        "profile=main, tier=main, level=(string)2.1");
+  fail_unless (gw_stream_format_from_caps (caps, &f));
+  gst_caps_unref (caps);
+  fail_unless_equals_int (f.codec, GW_CODEC_H265);
+  fail_unless_equals_int (f.profile_idc, 1);
+  fail_unless_equals_int (f.tier, 0);
+  fail_unless_equals_int (f.level_idc, 63);
+
+  gchar profile[GW_CODEC_PROFILE_LEN] = "";
+  /* Nothing said: Main, Main tier, level 3.1, answered as offered. */
+  guint dflt = rules->rank_offer (&f, NULL, profile);
+  fail_unless_equals_string (profile, "1/0/93");
+  guint exact
+      = rules->rank_offer (&f, "level-id=90;profile-id=1;tier-flag=0;tx-mode=SRST", profile);
+  fail_unless_equals_string (profile, "1/0/90");
+  fail_unless_equals_int (exact, dflt);
+  /* A lower level than the stream's: still ours to send, ranked lower,
+   * answered with the offered level. */
+  guint low = rules->rank_offer (&f, "profile-id=1;level-id=30", profile);
+  fail_unless_equals_string (profile, "1/0/30");
+  fail_unless (low > 0 && low < exact);
+  /* A Main 10 decoder decodes Main. */
+  guint main10 = rules->rank_offer (&f, "profile-id=2;level-id=93", profile);
+  fail_unless_equals_string (profile, "2/0/93");
+  fail_unless (main10 > 0 && main10 < exact);
+  /* Refused: another profile, several RTP streams, numbers that are not. */
+  fail_unless_equals_int (rules->rank_offer (&f, "profile-id=4", profile), 0);
+  fail_unless_equals_int (rules->rank_offer (&f, "tx-mode=MRST", profile), 0);
+  fail_unless_equals_int (rules->rank_offer (&f, "profile-id=main", profile), 0);
+  fail_unless_equals_int (rules->rank_offer (&f, "level-id=999", profile), 0);
+
+  /* general_profile_idc of h265parse's profile names (H.265 annex A). */
+  const struct
+  {
+    const gchar *name;
+    guint idc;
+  } profiles[] = {
+    { "main-still-picture", 3 },
+    { "main-444", 4 },
+    { "main-10-intra", 4 },
+    { "monochrome-12", 4 },
+    { "high-throughput-444", 5 },
+    { "multiview-main", 6 },
+    { "scalable-main-10", 7 },
+    { "screen-extended-main", 9 },
+    { "screen-extended-high-throughput-444", 11 },
+    { "no-such-profile", 0 },
+  };
+  for (auto &p : profiles) {
+    GwStreamFormat pf;
+    GstCaps *pc = gst_caps_new_simple ("video/x-h265", "profile", G_TYPE_STRING, p.name, NULL);
+    fail_unless (gw_stream_format_from_caps (pc, &pf));
+    gst_caps_unref (pc);
+    fail_unless (pf.profile_idc == p.idc, "%s: %u", p.name, pf.profile_idc);
+  }
+
+  /* A Main 10 stream needs a Main 10 decoder. */
+  GwStreamFormat ten;
+  caps = gst_caps_from_string ("video/x-h265, profile=main-10, tier=high, level=(string)5");
+  fail_unless (gw_stream_format_from_caps (caps, &ten));
+  gst_caps_unref (caps);
+  fail_unless_equals_int (ten.profile_idc, 2);
+  fail_unless_equals_int (ten.tier, 1);
+  fail_unless_equals_int (ten.level_idc, 150);
+  fail_unless_equals_int (rules->rank_offer (&ten, "profile-id=1", profile), 0);
+  fail_unless (rules->rank_offer (&ten, "profile-id=2;tier-flag=1;level-id=150", profile) > 0);
+  fail_unless_equals_string (profile, "2/1/150");
+
+  /* The RTP caps: as offerer the stream's own, as answerer the choice. */
+  GstStructure *rtp = gst_structure_new_empty ("application/x-rtp");
+  rules->set_rtp_fields (&f, NULL, rtp);
+  fail_unless_equals_string (gst_structure_get_string (rtp, "profile-id"), "1");
+  fail_unless_equals_string (gst_structure_get_string (rtp, "tier-flag"), "0");
+  fail_unless_equals_string (gst_structure_get_string (rtp, "level-id"), "63");
+  fail_unless_equals_string (gst_structure_get_string (rtp, "tx-mode"), "SRST");
+  rules->set_rtp_fields (&ten, "2/1/120", rtp);
+  fail_unless_equals_string (gst_structure_get_string (rtp, "profile-id"), "2");
+  fail_unless_equals_string (gst_structure_get_string (rtp, "tier-flag"), "1");
+  fail_unless_equals_string (gst_structure_get_string (rtp, "level-id"), "120");
+  /* Those are the fields a payloader is asked about without. */
+  for (guint i = 0; i < (guint)gst_structure_n_fields (rtp); i++) {
+    gboolean listed = FALSE;
+    for (guint j = 0; rules->rtp_fields[j]; j++)
+      listed |= g_str_equal (rules->rtp_fields[j], gst_structure_nth_field_name (rtp, i));
+    fail_unless (listed, "%s not listed", gst_structure_nth_field_name (rtp, i));
+  }
+  gst_structure_free (rtp);
+}
+GST_END_TEST;
+
 static Suite *
 gwcodec_suite (void)
 {
@@ -530,6 +762,8 @@ gwcodec_suite (void)
   tcase_add_test (tc, test_garbage_sps);
   tcase_add_test (tc, test_nal_tools);
   tcase_add_test (tc, test_fmtp);
+  tcase_add_test (tc, test_h265_nal);
+  tcase_add_test (tc, test_h265_fmtp);
   return s;
 }
 

@@ -29,13 +29,22 @@ au (std::initializer_list<std::pair<const guint8 *, gsize> > nals, gboolean delt
 
 #define NAL(x) std::make_pair (x, sizeof (x))
 
+/* H.265: two-byte NAL headers; VPS, SPS, PPS (types 32, 33, 34), a CRA
+ * picture's slice (21, a keyframe) and a trailing picture's (1). */
+static const guint8 H265_VPS[] = { 0, 0, 0, 1, 0x40, 0x01, 0x0c, 0x01, 0xff };
+static const guint8 H265_SPS[] = { 0, 0, 0, 1, 0x42, 0x01, 0x01, 0x01, 0x60 };
+static const guint8 H265_PPS[] = { 0, 0, 0, 1, 0x44, 0x01, 0xc0, 0x71 };
+static const guint8 H265_CRA[] = { 0, 0, 0, 1, 0x2a, 0x01, 0xaf, 0x1d };
+static const guint8 H265_TRAIL[] = { 0, 0, 0, 1, 0x02, 0x01, 0xd0, 0x0c };
+
 static GstHarness *
-make_harness (GwKeyframeGate **gate_out)
+make_harness (GwKeyframeGate **gate_out, const gchar *caps
+                                         = "video/x-h264, stream-format=byte-stream, alignment=au, "
+                                           "profile=baseline")
 {
   GstElement *gate = GST_ELEMENT (g_object_new (GW_TYPE_KEYFRAME_GATE, NULL));
   GstHarness *h = gst_harness_new_with_element (gate, "sink", "src");
-  gst_harness_set_src_caps_str (
-      h, "video/x-h264, stream-format=byte-stream, alignment=au, profile=baseline");
+  gst_harness_set_src_caps_str (h, caps);
   *gate_out = GW_KEYFRAME_GATE (gate);
   return h;
 }
@@ -134,6 +143,30 @@ GST_START_TEST (test_keyframe_gets_parameter_sets)
 }
 GST_END_TEST;
 
+/* The same with H.265: the keyframe a viewer starts from gets the VPS, SPS
+ * and PPS that went by before it, in that order. */
+GST_START_TEST (test_h265_keyframe_gets_parameter_sets)
+{
+  GwKeyframeGate *gate;
+  GstHarness *h
+      = make_harness (&gate, "video/x-h265, stream-format=byte-stream, alignment=au, profile=main");
+  gw_keyframe_gate_set_mode (gate, GW_GATE_WAITING);
+  gst_harness_push (
+      h, au ({ NAL (H265_VPS), NAL (H265_SPS), NAL (H265_PPS), NAL (H265_TRAIL) }, TRUE, 0));
+  gst_harness_push (h, au ({ NAL (H265_TRAIL) }, TRUE, 1));
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 0);
+  gst_harness_push (h, au ({ NAL (H265_CRA) }, FALSE, 2));
+  gst_harness_push (h, au ({ NAL (H265_TRAIL) }, TRUE, 3));
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 2);
+  GstBuffer *kf = gst_harness_pull (h);
+  fail_unless (
+      buffer_equals (kf, { NAL (H265_VPS), NAL (H265_SPS), NAL (H265_PPS), NAL (H265_CRA) }));
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (kf), 2);
+  gst_buffer_unref (kf);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_unlinked_output_is_not_an_error)
 {
   GstElement *gate = GST_ELEMENT (g_object_new (GW_TYPE_KEYFRAME_GATE, NULL));
@@ -188,6 +221,7 @@ gwkeyframegate_suite (void)
   tcase_add_test (tc, test_closed_drops_everything);
   tcase_add_test (tc, test_waiting_drops_leading_delta_units);
   tcase_add_test (tc, test_keyframe_gets_parameter_sets);
+  tcase_add_test (tc, test_h265_keyframe_gets_parameter_sets);
   tcase_add_test (tc, test_unlinked_output_is_not_an_error);
   tcase_add_test (tc, test_new_caps_drop_the_kept_gop);
   return s;

@@ -3,6 +3,9 @@
  * (the end-to-end tests connect real peers inside a network namespace). */
 #include <gst/check/gstcheck.h>
 #include <gst/sdp/sdp.h>
+#include <string.h>
+
+#include <initializer_list>
 #define GST_USE_UNSTABLE_API
 #include <gst/webrtc/webrtc.h>
 
@@ -34,19 +37,27 @@ drop_messages (GstBus *bus, GstMessage *msg, gpointer user_data)
   return GST_BUS_DROP;
 }
 
+#define H264_SOURCE                                                                                \
+  "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "                              \
+  "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au"
+#define H265_SOURCE                                                                                \
+  "x265enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "                              \
+  "h265parse config-interval=-1 ! video/x-h265,stream-format=byte-stream,alignment=au"
+
+/* A live video (@encoder: H264_SOURCE or H265_SOURCE) and Opus source, each
+ * behind a stream object. */
 static Source
-make_source (void)
+make_source (const gchar *encoder = H264_SOURCE)
 {
   Source src;
   GError *err = NULL;
-  src.pipeline = gst_parse_launch (
-      "videotestsrc is-live=true ! "
-      "video/x-raw,width=320,height=240,framerate=15/1 ! "
-      "x264enc tune=zerolatency key-int-max=15 speed-preset=ultrafast ! "
-      "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! "
-      "identity name=vparse "
-      "audiotestsrc is-live=true ! opusenc ! opusparse name=aparse",
-      &err);
+  g_autofree gchar *launch
+      = g_strdup_printf ("videotestsrc is-live=true ! "
+                         "video/x-raw,format=I420,width=320,height=240,framerate=15/1 ! %s ! "
+                         "identity name=vparse "
+                         "audiotestsrc is-live=true ! opusenc ! opusparse name=aparse",
+                         encoder);
+  src.pipeline = gst_parse_launch (launch, &err);
   fail_unless (src.pipeline != NULL, "%s", err ? err->message : "");
   GstBus *bus = gst_element_get_bus (src.pipeline);
   gst_bus_set_sync_handler (bus, drop_messages, NULL, NULL);
@@ -206,6 +217,46 @@ GST_START_TEST (test_answer_sends_h264_and_opus)
   /* A second offer on the same reader is refused, clearly. */
   reply = answer_offer (reader, offer);
   assert_error (reply, GW_READER_ERROR_STATE);
+  gst_structure_free (reply);
+
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
+/* An H.265 stream goes to a viewer that offers H.265, untouched: the
+ * answer sends H.265 on the payload type the viewer chose for it, even one
+ * below 96 as Chrome's (49 here), with the offered profile, tier and
+ * level and tx-mode=SRST. A viewer without H.265 gets no video, clearly. */
+GST_START_TEST (test_answer_sends_h265)
+{
+  Source src = make_source (H265_SOURCE);
+  GstElement *reader = add_reader (&src, FALSE);
+  g_autofree gchar *offer = make_offer (
+      FALSE, "application/x-rtp, media=video, encoding-name=H265, clock-rate=90000, "
+             "payload=49, profile-id=(string)1, tier-flag=(string)0, level-id=(string)93, "
+             "tx-mode=(string)SRST; " H264_CAPS);
+  GstStructure *reply = answer_offer (reader, offer);
+  const gchar *sdp = gst_structure_get_string (reply, "sdp");
+  fail_unless (sdp != NULL, "no answer: %" GST_PTR_FORMAT, reply);
+  GstSDPMessage *msg;
+  gst_sdp_message_new_from_text (sdp, &msg);
+  const GstSDPMedia *video = gst_sdp_message_get_media (msg, 0);
+  fail_unless (gst_sdp_media_get_attribute_val (video, "sendonly") != NULL);
+  fail_unless_equals_int (gst_sdp_media_formats_len (video), 1);
+  fail_unless_equals_string (gst_sdp_media_get_format (video, 0), "49");
+  fail_unless_equals_string (gst_sdp_media_get_attribute_val (video, "rtpmap"), "49 H265/90000");
+  const gchar *fmtp = gst_sdp_media_get_attribute_val (video, "fmtp");
+  fail_unless (fmtp != NULL);
+  for (const gchar *want : { "profile-id=1", "tier-flag=0", "level-id=93", "tx-mode=SRST" })
+    fail_unless (strstr (fmtp, want) != NULL, "%s not in fmtp %s", want, fmtp);
+  gst_sdp_message_free (msg);
+  gst_structure_free (reply);
+
+  GstElement *h264_only = add_reader (&src, FALSE);
+  g_autofree gchar *h264_offer = make_offer (FALSE, H264_CAPS);
+  reply = answer_offer (h264_only, h264_offer);
+  assert_error (reply, GW_READER_ERROR_NO_COMMON_CODEC);
   gst_structure_free (reply);
 
   fail_on_bus_error (&src);
@@ -444,6 +495,7 @@ gwreaderbin_suite (void)
   tcase_set_timeout (tc, 120);
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_answer_sends_h264_and_opus);
+  tcase_add_test (tc, test_answer_sends_h265);
   tcase_add_test (tc, test_bad_offers_get_clear_errors);
   tcase_add_test (tc, test_reader_error_stays_in_reader);
   tcase_add_test (tc, test_fifty_readers_come_and_go);

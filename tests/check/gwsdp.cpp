@@ -169,6 +169,57 @@ GST_START_TEST (test_rtp_caps)
 }
 GST_END_TEST;
 
+/* A viewer that offers H.265 (Main and Main 10, as Chrome with a hardware
+ * decoder does) besides H.264 gets an H.265 stream untouched on an H.265
+ * payload type, answered with the offer's fields; an H.264 stream
+ * still goes to H.264; an offer without H.265 cannot take an H.265 stream. */
+GST_START_TEST (test_choose_h265)
+{
+  GstSDPMessage *offer = parse_ok (
+      SESSION
+      "m=video 9 UDP/TLS/RTP/SAVPF 102 49 51\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\n"
+      "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\na=fingerprint:sha-256 00:11\r\n"
+      "a=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n"
+      "a=rtpmap:49 H265/90000\r\na=fmtp:49 level-id=156;profile-id=2;tier-flag=0;tx-mode=SRST\r\n"
+      "a=rtpmap:51 H265/90000\r\na=fmtp:51 level-id=156;profile-id=1;tier-flag=0;tx-mode=SRST\r\n");
+  GwStreamFormat streams[1]
+      = { format_of ("video/x-h265, profile=main, tier=main, level=(string)3.1") };
+  GwOfferChoice choices[1];
+  gboolean chosen[1];
+  fail_unless_equals_int (gw_sdp_choose (offer, streams, 1, choices, chosen), 1);
+  fail_unless (chosen[0]);
+  fail_unless_equals_int (choices[0].pt, 51); /* Main before Main 10 */
+  fail_unless_equals_string (choices[0].profile_level_id, "1/0/156");
+  GstCaps *caps = gw_sdp_rtp_caps (&streams[0], choices[0].pt, choices[0].profile_level_id);
+  GstCaps *want = gst_caps_from_string (
+      "application/x-rtp, media=video, encoding-name=H265, clock-rate=90000, payload=51, "
+      "profile-id=(string)1, tier-flag=(string)0, level-id=(string)156, tx-mode=(string)SRST");
+  fail_unless (gst_caps_is_equal (caps, want), "%" GST_PTR_FORMAT, caps);
+  gst_caps_unref (caps);
+  gst_caps_unref (want);
+
+  GwStreamFormat h264[1] = { format_of ("video/x-h264, profile=constrained-baseline") };
+  fail_unless_equals_int (gw_sdp_choose (offer, h264, 1, choices, chosen), 1);
+  fail_unless_equals_int (choices[0].pt, 102);
+  gst_sdp_message_free (offer);
+
+  /* Chromium without an H.265 decoder: nothing for an H.265 stream. */
+  offer = parse_ok (SESSION VIDEO_CHROME AUDIO_CHROME);
+  fail_unless_equals_int (gw_sdp_choose (offer, streams, 1, choices, chosen), 0);
+  fail_if (chosen[0]);
+  gst_sdp_message_free (offer);
+
+  /* As offerer: the stream's own profile, tier and level. */
+  caps = gw_sdp_rtp_caps (&streams[0], gw_sdp_default_pt (&streams[0]), NULL);
+  want = gst_caps_from_string (
+      "application/x-rtp, media=video, encoding-name=H265, clock-rate=90000, payload=98, "
+      "profile-id=(string)1, tier-flag=(string)0, level-id=(string)93, tx-mode=(string)SRST");
+  fail_unless (gst_caps_is_equal (caps, want), "%" GST_PTR_FORMAT, caps);
+  gst_caps_unref (caps);
+  gst_caps_unref (want);
+}
+GST_END_TEST;
+
 static Suite *
 gwsdp_suite (void)
 {
@@ -179,6 +230,7 @@ gwsdp_suite (void)
   tcase_add_test (tc, test_choose_chrome_offer);
   tcase_add_test (tc, test_choose_nothing_to_serve);
   tcase_add_test (tc, test_rtp_caps);
+  tcase_add_test (tc, test_choose_h265);
   return s;
 }
 

@@ -226,6 +226,137 @@ GST_START_TEST (test_h264_packets_a_viewer_decrypts)
 }
 GST_END_TEST;
 
+/* Real H.265 parameter sets (Main, 64x64), with start codes. */
+static const guint8 H265_VPS[]
+    = { 0,    0,    0,    1,    0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00,
+        0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x3f, 0xba, 0x02, 0x40 };
+static const guint8 H265_SPS[]
+    = { 0,    0,    0,    1,    0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00,
+        0x90, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x3f, 0xa0, 0x20, 0x81, 0x05,
+        0x96, 0xe9, 0x29, 0x30, 0xbf, 0xfc, 0x00, 0x04, 0x00, 0x05, 0xa8, 0x30, 0x30,
+        0x30, 0x20, 0x00, 0x00, 0x03, 0x00, 0x20, 0x00, 0x00, 0x03, 0x01, 0xe1 };
+static const guint8 H265_PPS[] = { 0, 0, 0, 1, 0x44, 0x01, 0xc0, 0x71, 0x81, 0x12 };
+
+/* An H.265 NAL unit of @type (layer 0, temporal id 0), @size bytes with
+ * its two-byte header. */
+static std::vector<guint8>
+nal265 (guint type, gsize size)
+{
+  std::vector<guint8> n = nal ((guint8)(type << 1), size);
+  n[5] = 0x01;
+  return n;
+}
+
+static guint
+type265 (const guint8 *header)
+{
+  return (header[0] >> 1) & 0x3f;
+}
+
+/* The NAL units in the payload of an aggregation packet @p (RFC 7798
+ * 4.4.2: each after a 16-bit size), with their start codes. */
+static std::vector<std::vector<guint8> >
+ap_units (const std::vector<guint8> &p)
+{
+  std::vector<std::vector<guint8> > units;
+  gsize off = 12 + 2;
+  while (off + 2 <= p.size ()) {
+    gsize len = (p[off] << 8) | p[off + 1];
+    off += 2;
+    fail_unless (off + len <= p.size (), "AP unit runs past the packet");
+    std::vector<guint8> u = { 0, 0, 0, 1 };
+    u.insert (u.end (), p.begin () + off, p.begin () + off + len);
+    units.push_back (u);
+    off += len;
+  }
+  fail_unless_equals_int (off, p.size ());
+  return units;
+}
+
+/* RFC 7798 from the shared sender: a keyframe that comes without its
+ * parameter sets gets the stream's last valid VPS, SPS and PPS in front,
+ * in one aggregation packet; a slice over the MTU goes in fragmentation
+ * units; small units up to a slice share one aggregation packet. */
+GST_START_TEST (test_h265_packets_a_viewer_decrypts)
+{
+  Peer p;
+  peer_init (&p);
+  GwSender *s = gw_sender_new ();
+  caps (s, "video/x-h265, stream-format=byte-stream, alignment=au");
+  std::vector<guint8> vps (H265_VPS, H265_VPS + sizeof (H265_VPS));
+  std::vector<guint8> sps (H265_SPS, H265_SPS + sizeof (H265_SPS));
+  std::vector<guint8> pps (H265_PPS, H265_PPS + sizeof (H265_PPS));
+  add_viewer (s, &p, 0x55667788, 98);
+  /* Parameter sets in a delta unit (before the viewer can start), then a
+   * broken SPS that is not kept. */
+  push (s, au ({ vps, sps, pps, nal265 (1, 50) }, FALSE, GST_SECOND - 2));
+  push (s, au ({ { 0, 0, 0, 1, 0x42, 0x01, 0xff, 0xff }, nal265 (1, 50) }, FALSE, GST_SECOND - 1));
+  fail_unless (nothing_more (&p));
+
+  /* A keyframe (IDR_W_RADL) alone, over the MTU. */
+  std::vector<guint8> idr = nal265 (19, 3000);
+  push (s, au ({ idr }, TRUE, GST_SECOND));
+  std::vector<guint8> ap = receive (&p);
+  fail_unless_equals_int (ap[0], 0x80);
+  fail_unless_equals_int (ap[1] & 0x7f, 98);
+  fail_unless_equals_int (ap[1] & 0x80, 0); /* not the last of the unit */
+  fail_unless_equals_int (u32 (ap, 8), 0x55667788);
+  fail_unless_equals_int (type265 (&ap[12]), 48); /* AP */
+  fail_unless_equals_int (ap[13], 0x01);          /* layer 0, TID 0 */
+  std::vector<std::vector<guint8> > units = ap_units (ap);
+  fail_unless_equals_int (units.size (), 3);
+  fail_unless (units[0] == vps && units[1] == sps && units[2] == pps);
+
+  std::vector<guint8> rebuilt = { idr[4], idr[5] };
+  guint16 seq = seq_of (ap);
+  gboolean end = FALSE;
+  guint frags = 0;
+  while (!end) {
+    std::vector<guint8> f = receive (&p);
+    fail_unless (f.size () <= 1200, "packet of %u bytes", (guint)f.size ());
+    fail_unless_equals_int (seq_of (f), (guint16)(seq + 1));
+    fail_unless_equals_int (u32 (f, 4), u32 (ap, 4));
+    seq = seq_of (f);
+    fail_unless_equals_int (type265 (&f[12]), 49); /* FU */
+    fail_unless_equals_int (f[13], 0x01);
+    fail_unless_equals_int (f[14] & 0x3f, 19);             /* of an IDR_W_RADL */
+    fail_unless_equals_int (!!(f[14] & 0x80), frags == 0); /* start bit */
+    end = (f[14] & 0x40) != 0;
+    fail_unless_equals_int (!!(f[1] & 0x80), end); /* marker */
+    rebuilt.insert (rebuilt.end (), f.begin () + 15, f.end ());
+    frags++;
+  }
+  fail_unless (frags >= 3);
+  fail_unless (rebuilt == std::vector<guint8> (idr.begin () + 4, idr.end ()));
+
+  /* A keyframe with its own small sets, an SEI and an AUD: the delimiter
+   * is dropped (the marker says it), the rest fits one aggregation packet
+   * ending with the slice, marker set. */
+  std::vector<guint8> sei = nal265 (39, 20), cra = nal265 (21, 200);
+  push (s, au ({ nal265 (35, 3), vps, sps, pps, sei, cra }, TRUE, GST_SECOND + GST_SECOND / 15));
+  std::vector<guint8> one = receive (&p);
+  fail_unless_equals_int (type265 (&one[12]), 48);
+  fail_unless_equals_int (one[1] & 0x80, 0x80);
+  fail_unless_equals_int (u32 (one, 4) - u32 (ap, 4), 6000);
+  units = ap_units (one);
+  fail_unless_equals_int (units.size (), 5);
+  fail_unless (units[0] == vps && units[3] == sei && units[4] == cra);
+
+  /* A small delta unit: one single NAL unit packet. */
+  std::vector<guint8> trail = nal265 (1, 80);
+  push (s, au ({ trail }, FALSE, GST_SECOND + GST_SECOND / 10));
+  std::vector<guint8> d = receive (&p);
+  fail_unless_equals_int (d[1] & 0x80, 0x80);
+  fail_unless (std::vector<guint8> (d.begin () + 12, d.end ())
+               == std::vector<guint8> (trail.begin () + 4, trail.end ()));
+  fail_unless (nothing_more (&p));
+
+  gw_sender_unref (s);
+  gw_gop_clear (&gop);
+  peer_clear (&p);
+}
+GST_END_TEST;
+
 GST_START_TEST (test_late_viewer_starts_at_the_keyframe)
 {
   Peer p;
@@ -314,6 +445,7 @@ gwsender_suite (void)
   TCase *tc = tcase_create ("general");
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_h264_packets_a_viewer_decrypts);
+  tcase_add_test (tc, test_h265_packets_a_viewer_decrypts);
   tcase_add_test (tc, test_late_viewer_starts_at_the_keyframe);
   tcase_add_test (tc, test_audio_and_removal);
   return s;

@@ -744,6 +744,55 @@ GST_START_TEST (test_links_and_trickle_checks)
 }
 GST_END_TEST;
 
+/* Each video input gets its own codec's parser: by the caps the pad is
+ * requested with, or, requested without caps as gst-launch does, by what
+ * it is linked to. No pipeline runs here. */
+GST_START_TEST (test_input_parser_by_codec)
+{
+  GstElement *bin = gst_pipeline_new (NULL);
+  GstElement *sink = gst_element_factory_make ("gwsink", "sink");
+  GstElement *h265 = gst_element_factory_make ("h265parse", NULL);
+  GstElement *h264 = gst_element_factory_make ("h264parse", NULL);
+  fail_unless (sink && h265 && h264);
+  gst_bin_add_many (GST_BIN (bin), sink, h265, h264, NULL);
+  fail_unless (gst_element_link (h265, sink));
+  fail_unless (gst_element_link (h264, sink));
+  GstCaps *caps = gst_caps_from_string ("video/x-h265, stream-format=byte-stream, alignment=au");
+  GstPadTemplate *templ
+      = gst_element_class_get_pad_template (GST_ELEMENT_GET_CLASS (sink), "video_%u");
+  GstPad *requested = gst_element_request_pad (sink, templ, NULL, caps);
+  gst_caps_unref (caps);
+  fail_unless (requested != NULL);
+
+  const struct
+  {
+    const gchar *parser;
+    gboolean present;
+  } want[] = {
+    { "video_0_h265parse", TRUE },  { "video_0_h264parse", FALSE }, { "video_1_h264parse", TRUE },
+    { "video_1_h265parse", FALSE }, { "video_2_h265parse", TRUE },
+  };
+  for (auto &w : want) {
+    GstElement *e = gst_bin_get_by_name (GST_BIN (sink), w.parser);
+    fail_unless (!e == !w.present, "%s %s", w.parser, e ? "present" : "missing");
+    if (e)
+      gst_object_unref (e);
+  }
+  /* The linked inputs reach their parser. */
+  GstPad *src = gst_element_get_static_pad (h265, "src");
+  GstPad *peer = gst_pad_get_peer (src);
+  GstPad *target = gst_ghost_pad_get_target (GST_GHOST_PAD (peer));
+  fail_unless_equals_string (GST_OBJECT_NAME (GST_OBJECT_PARENT (target)), "video_0_h265parse");
+  gst_object_unref (target);
+  gst_object_unref (peer);
+  gst_object_unref (src);
+
+  gst_element_release_request_pad (sink, requested);
+  gst_object_unref (requested);
+  gst_object_unref (bin);
+}
+GST_END_TEST;
+
 /* The trickle fragment parsing that was tested here is the shared one now:
  * tests/check/whep.cpp. */
 
@@ -763,6 +812,7 @@ gwsink_suite (void)
   tcase_add_test (tc, test_video_and_audio);
   tcase_add_test (tc, test_port_in_use_fails_clearly);
   tcase_add_test (tc, test_eos_reaches_the_bus);
+  tcase_add_test (tc, test_input_parser_by_codec);
   return s;
 }
 

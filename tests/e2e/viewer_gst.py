@@ -4,9 +4,12 @@
 Each viewer makes a recvonly H.264 (and optionally audio) offer, waits until
 ICE gathering is complete, POSTs it to the WHEP URL (Content-Type
 application/sdp), applies the 201 answer and decodes what arrives:
-rtph264depay ! h264parse ! avdec_h264 ! fakesink. Decoded frames are counted
+rtph264depay ! h264parse ! avdec_h264 ! fakesink. With --h265 the offer
+lists H.265 (profile-id=1, Main) before H.264, and H.265 is decoded with
+rtph265depay ! h265parse ! avdec_h265. Decoded frames are counted
 at the decoder's output (corrupt frames are not output), with the size from
-the decoder's caps and the codec from the RTP caps.
+the decoder's caps, the codec from the RTP caps and the profile from the
+parser's caps.
 
 Several viewers run in one process (--count), each with its own pipeline;
 with --decode N only the first N decode video, the others count its RTP
@@ -88,8 +91,17 @@ class Viewer:
         bus.connect("message::error", self._on_bus_error)
 
         vcaps = []
+        if args.h265:
+            # What a receiver with a Main decoder offers (RFC 7798).
+            vcaps.append(
+                "application/x-rtp,media=video,encoding-name=H265,"
+                "payload=94,clock-rate=90000,"
+                "profile-id=(string)1,tier-flag=(string)0,"
+                "level-id=(string)93,tx-mode=(string)SRST,"
+                "rtcp-fb-nack=(boolean)true,rtcp-fb-nack-pli=(boolean)true,"
+                "rtcp-fb-ccm-fir=(boolean)true")
         pt = 96
-        for prof in args.h264_profiles.split(","):
+        for prof in [p for p in args.h264_profiles.split(",") if p.strip()]:
             vcaps.append(
                 "application/x-rtp,media=video,encoding-name=H264,"
                 "payload=%d,clock-rate=90000,"
@@ -249,17 +261,18 @@ class Viewer:
         s = caps.get_structure(0)
         enc = (s.get_string("encoding-name") or "").upper()
         media = s.get_string("media")
-        if media == "video" and enc == "H264" and \
+        if media == "video" and enc in ("H264", "H265") and \
                 self.args.decode >= 0 and self.idx >= self.args.decode:
             # Connected and counting RTP packets, but not decoding (many
             # viewers in one process, a few of them decoding).
-            self.codec = "H264"
+            self.codec = enc
             desc = "fakesink name=depay sync=false async=false"
-        elif media == "video" and enc == "H264":
-            self.codec = "H264"
-            desc = ("rtph264depay name=depay ! h264parse name=parse ! "
-                    "avdec_h264 name=dec output-corrupt=false max-threads=1 "
-                    "! fakesink sync=false async=false")
+        elif media == "video" and enc in ("H264", "H265"):
+            self.codec = enc
+            c = enc.lower()
+            desc = ("rtp%sdepay name=depay ! %sparse name=parse ! "
+                    "avdec_%s name=dec output-corrupt=false max-threads=1 "
+                    "! fakesink sync=false async=false" % (c, c, c))
         elif media == "audio" and enc == "OPUS":
             self.audio_codec = "OPUS"
             desc = ("rtpopusdepay name=depay ! opusdec name=dec ! "
@@ -370,7 +383,11 @@ def main():
     ap.add_argument("--duration", type=float, default=120,
                     help="exit after this many seconds")
     ap.add_argument("--h264-profiles", default=DEFAULT_PROFILES,
-                    help="profile-level-ids to offer, in order")
+                    help="profile-level-ids to offer, in order (empty: "
+                    "no H.264)")
+    ap.add_argument("--h265", action="store_true",
+                    help="offer H.265 Main before H.264, decode it with "
+                    "avdec_h265")
     ap.add_argument("--decode", type=int, default=-1,
                     help="only the first N viewers decode video; the others "
                     "count RTP packets (default: all decode)")

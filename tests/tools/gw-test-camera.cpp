@@ -1,8 +1,9 @@
 /* gw-test-camera: a real RTSP camera for tests.
  *
  * Serves one shared media (one encoder for all clients) made of a live test
- * pattern encoded with x264 (no B-frames, SPS/PPS with every keyframe) and,
- * optionally, Opus or PCMU audio.
+ * pattern encoded with x264 (no B-frames, SPS/PPS with every keyframe), or
+ * with --codec h265 with x265 (no B-frames, VPS/SPS/PPS with every
+ * keyframe), and, optionally, Opus or PCMU audio.
  *
  * Protocol with the test, on stdout (one line each, flushed):
  *   READY rtsp://ADDR:PORT/PATH     the server listens
@@ -53,6 +54,7 @@ struct Options
   gint gop = 15;
   gint slices = 1;
   gchar *audio = nullptr;
+  gchar *codec = nullptr;
   gchar *profile = nullptr;
   gchar *user = nullptr;
   gchar *password = nullptr;
@@ -69,6 +71,7 @@ struct Options
     g_free (address);
     g_free (path);
     g_free (audio);
+    g_free (codec);
     g_free (profile);
     g_free (user);
     g_free (password);
@@ -507,22 +510,27 @@ build_launch (const Options &o, std::string *out, GError **error)
     return false;
   }
 
+  const bool h265 = g_str_equal (o.codec, "h265");
   std::string profile_caps;
   if (!g_str_equal (o.profile, "any"))
-    profile_caps = std::string (" ! video/x-h264,profile=") + o.profile;
+    profile_caps
+        = std::string (h265 ? " ! video/x-h265,profile=" : " ! video/x-h264,profile=") + o.profile;
+  /* tune=zerolatency turns on sliced threads in x264 (one slice per
+   * thread), and turns B-frames off in both encoders. */
+  std::string encoder
+      = h265 ? " ! x265enc tune=zerolatency speed-preset=ultrafast key-int-max="
+                   + std::to_string (o.gop) + profile_caps
+                   + " ! rtph265pay name=pay0 pt=96 config-interval=-1"
+             : " ! x264enc tune=zerolatency speed-preset=ultrafast bframes=0 threads="
+                   + std::to_string (o.slices) + " key-int-max=" + std::to_string (o.gop)
+                   + profile_caps + " ! rtph264pay name=pay0 pt=96 config-interval=-1";
 
   /* The capsfilter is named: --fault resize changes its caps. */
   std::string video = std::string ("videotestsrc is-live=true pattern=") + o.pattern
                       + " ! capsfilter name=size caps=\"video/x-raw,format=I420,"
                         "width="
                       + std::to_string (o.width) + ",height=" + std::to_string (o.height)
-                      + ",framerate=" + std::to_string (o.fps)
-                      + "/1\""
-                        /* tune=zerolatency turns on sliced threads: one slice per thread. */
-                        " ! x264enc tune=zerolatency speed-preset=ultrafast bframes=0"
-                        " threads="
-                      + std::to_string (o.slices) + " key-int-max=" + std::to_string (o.gop)
-                      + profile_caps + " ! rtph264pay name=pay0 pt=96 config-interval=-1";
+                      + ",framerate=" + std::to_string (o.fps) + "/1\"" + encoder;
 
   std::string audio;
   if (g_str_equal (o.audio, "opus")) {
@@ -568,9 +576,11 @@ main (int argc, char **argv)
             " config-interval=-1 repeats SPS/PPS before every IDR slice, as some"
             " cameras do",
             "N" },
+          { "codec", 0, 0, G_OPTION_ARG_STRING, &o.codec, "Video codec: h264 (default) or h265",
+            "CODEC" },
           { "profile", 0, 0, G_OPTION_ARG_STRING, &o.profile,
             "H.264 profile: constrained-baseline (default), baseline, main, high,"
-            " or any (x264's own choice)",
+            " or any (x264's own choice); H.265: main (default), main-10 or any",
             "PROFILE" },
           { "pattern", 0, 0, G_OPTION_ARG_STRING, &o.pattern, "videotestsrc pattern (default ball)",
             "PATTERN" },
@@ -612,8 +622,14 @@ main (int argc, char **argv)
     o.path = g_strdup ("/stream");
   if (!o.audio)
     o.audio = g_strdup ("opus");
+  if (!o.codec)
+    o.codec = g_strdup ("h264");
+  if (!g_str_equal (o.codec, "h264") && !g_str_equal (o.codec, "h265")) {
+    g_printerr ("gw-test-camera: --codec: expected h264 or h265, got '%s'\n", o.codec);
+    return 2;
+  }
   if (!o.profile)
-    o.profile = g_strdup ("constrained-baseline");
+    o.profile = g_strdup (g_str_equal (o.codec, "h265") ? "main" : "constrained-baseline");
   if (!o.transport)
     o.transport = g_strdup ("udp,tcp");
   if (!o.pattern)
@@ -644,6 +660,12 @@ main (int argc, char **argv)
                   o.fault);
       return 2;
     }
+  }
+  /* Those two write H.264 NAL units. */
+  if ((cam.fault == Fault::GARBAGE || cam.fault == Fault::BAD_SPS)
+      && !g_str_equal (o.codec, "h264")) {
+    g_printerr ("gw-test-camera: --fault %s needs --codec h264\n", o.fault);
+    return 2;
   }
   if (o.fault_seconds <= 0 || o.silent_accept < 0) {
     g_printerr ("gw-test-camera: --fault-seconds must be positive,"
