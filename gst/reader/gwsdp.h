@@ -41,9 +41,27 @@ GstCaps *gw_sdp_rtp_caps (const GwStreamFormat *format, guint pt, const gchar *p
 /* The payload type we offer a stream with when we are the offerer. */
 guint gw_sdp_default_pt (const GwStreamFormat *format);
 
+/* Makes the BUNDLE groups of @sdp (an offer, or an answer to our offer)
+ * what webrtcbin 1.22 takes: it refuses a group whose m-lines carry
+ * different ICE credentials, and a bundle-only m-line (port 0,
+ * a=bundle-only, RFC 8843) without its own ICE and DTLS attributes. Offerers
+ * that gather per m-line before knowing whether the answer bundles (aiortc)
+ * give each m-line its own ufrag, password and candidates; once the answer
+ * accepts the group, only the transport of the group's tagged m-line (its
+ * first mid) is used. So each other member gets the tagged m-line's
+ * ice-ufrag and ice-pwd, its fingerprint and setup where it has none, and
+ * loses candidates gathered under other credentials. Returns the number of
+ * m-lines changed. */
+guint gw_sdp_normalize_bundle (GstSDPMessage *sdp);
+
+/* Whether m-line @index of @sdp is bundle-only: port 0 with a=bundle-only
+ * and its mid in a BUNDLE group (RFC 8843 7.2.1). Such an m-line is not
+ * refused: it shares the group's transport. */
+gboolean gw_sdp_media_is_bundle_only (const GstSDPMessage *sdp, guint index);
+
 /* Parses SDP text; returns NULL and sets @error (GW_READER_ERROR_BAD_SDP) on
  * anything that is not a usable session description with at least one
- * m-line. */
+ * m-line. Its BUNDLE groups are normalised (gw_sdp_normalize_bundle). */
 GstSDPMessage *gw_sdp_parse (const gchar *text, GError **error);
 
 G_END_DECLS
