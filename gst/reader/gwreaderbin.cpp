@@ -467,6 +467,7 @@ gw_reader_bin_finalize (GObject *object)
   if (self->pending_offer)
     gst_sdp_message_free (self->pending_offer);
   g_ptr_array_unref (self->streams);
+  g_ptr_array_unref (self->dropped);
   gst_clear_object (&self->webrtcbin);
   g_free (self->stun_server);
   g_free (self->turn_servers);
@@ -602,6 +603,7 @@ static void
 gw_reader_bin_init (GwReaderBin *self)
 {
   self->streams = g_ptr_array_new_with_free_func (stream_free);
+  self->dropped = g_ptr_array_new_with_free_func (g_free);
   self->max_queue_time = DEFAULT_MAX_QUEUE_TIME;
   self->gather_timeout = DEFAULT_GATHER_TIMEOUT;
   self->caps_timeout = DEFAULT_CAPS_TIMEOUT;

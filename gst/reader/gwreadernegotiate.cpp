@@ -217,11 +217,17 @@ finish_answer (GwReaderBin *self)
   gchar *text = gst_sdp_message_as_text (local->sdp);
   gst_webrtc_session_description_free (local);
 
+  GstStructure *reply = gst_structure_new ("gw-answer", "sdp", G_TYPE_STRING, text, NULL);
   GST_OBJECT_LOCK (self);
   self->neg = NEG_DONE;
+  if (self->dropped->len > 0) {
+    g_ptr_array_add (self->dropped, NULL);
+    gst_structure_set (reply, "dropped", G_TYPE_STRV, (GStrv)self->dropped->pdata, NULL);
+    g_ptr_array_remove_index (self->dropped, self->dropped->len - 1);
+  }
   GST_OBJECT_UNLOCK (self);
   GST_DEBUG_OBJECT (self, "answer ready");
-  reply_caller (self, gst_structure_new ("gw-answer", "sdp", G_TYPE_STRING, text, NULL));
+  reply_caller (self, reply);
   g_free (text);
 }
 
@@ -304,18 +310,83 @@ on_local_answer_set (GstPromise *promise, gpointer user_data)
   start_timer (self, ms, gather_timeout_cb);
 }
 
-/* Whether the answer sends at least one stream. */
-static gboolean
-answer_sends (GstWebRTCSessionDescription *answer)
+/* ---------------------------------------------------------------- dropped streams */
+
+/* For people: the streams of @formats, e.g. "video H.264 (...) and audio
+ * Opus". */
+static gchar *
+describe_inputs (const GwStreamFormat *formats, guint n)
 {
-  for (guint i = 0; i < gst_sdp_message_medias_len (answer->sdp); i++) {
-    const GstSDPMedia *m = gst_sdp_message_get_media (answer->sdp, i);
-    if (gst_sdp_media_get_port (m) != 0
-        && (gst_sdp_media_get_attribute_val (m, "sendonly")
-            || gst_sdp_media_get_attribute_val (m, "sendrecv")))
-      return TRUE;
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < n; i++) {
+    g_autofree gchar *codec = gw_sdp_describe_stream (&formats[i]);
+    g_string_append_printf (s, "%s%s %s", i == 0 ? "" : (i + 1 == n ? " and " : ", "),
+                            formats[i].video ? "video" : "audio", codec);
   }
-  return FALSE;
+  return g_string_free (s, FALSE);
+}
+
+/* Remembers that @st is left out of the answer, and why; warns. */
+static void
+drop_stream (GwReaderBin *self, Stream *st, const GwStreamFormat *format, const gchar *why)
+{
+  g_autofree gchar *codec = gw_sdp_describe_stream (format);
+  gchar *text = g_strdup_printf ("%s (%s %s) is not sent: %s", st->name,
+                                 format->video ? "video" : "audio", codec, why);
+  GST_WARNING_OBJECT (self, "%s", text);
+  GST_OBJECT_LOCK (self);
+  g_ptr_array_add (self->dropped, text);
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* Whether m-line @index of @answer sends: a send direction, and not refused
+ * (port 0 only when bundle-only). */
+static gboolean
+answer_mline_sends (GstWebRTCSessionDescription *answer, guint index)
+{
+  if (index >= gst_sdp_message_medias_len (answer->sdp))
+    return FALSE;
+  const GstSDPMedia *m = gst_sdp_message_get_media (answer->sdp, index);
+  return (gst_sdp_media_get_port (m) != 0 || gw_sdp_media_is_bundle_only (answer->sdp, index))
+         && (gst_sdp_media_get_attribute_val (m, "sendonly")
+             || gst_sdp_media_get_attribute_val (m, "sendrecv"));
+}
+
+/* Checks that webrtcbin's answer sends every stream the offer placed; the
+ * others are dropped with a warning. Whether it sends any. */
+static gboolean
+answer_sends (GwReaderBin *self, GstWebRTCSessionDescription *answer)
+{
+  GST_OBJECT_LOCK (self);
+  guint n = self->streams->len;
+  g_autofree Stream **streams = g_new0 (Stream *, n);
+  for (guint i = 0; i < n; i++)
+    streams[i] = static_cast<Stream *> (g_ptr_array_index (self->streams, i));
+  GST_OBJECT_UNLOCK (self);
+
+  gboolean any = FALSE;
+  for (guint i = 0; i < n; i++) {
+    GST_OBJECT_LOCK (self);
+    gboolean placed = streams[i]->placed;
+    guint mline = streams[i]->mline;
+    GstCaps *caps = streams[i]->caps ? gst_caps_ref (streams[i]->caps) : NULL;
+    GST_OBJECT_UNLOCK (self);
+    if (!placed)
+      continue;
+    if (answer_mline_sends (answer, mline)) {
+      any = TRUE;
+    } else {
+      GwStreamFormat format;
+      if (caps && gw_stream_format_from_caps (caps, &format)) {
+        g_autofree gchar *why
+            = g_strdup_printf ("webrtcbin's answer does not send on m-line %u", mline);
+        drop_stream (self, streams[i], &format, why);
+      }
+    }
+    if (caps)
+      gst_caps_unref (caps);
+  }
+  return any;
 }
 
 static void
@@ -328,12 +399,17 @@ on_answer_created (GstPromise *promise, gpointer user_data)
     fail_negotiation (self, "gw-answer", err);
     return;
   }
-  if (!answer || !answer_sends (answer)) {
+  if (!answer || !answer_sends (self, answer)) {
     if (answer)
       gst_webrtc_session_description_free (answer);
+    GST_OBJECT_LOCK (self);
+    g_ptr_array_add (self->dropped, NULL);
+    g_autofree gchar *why = g_strjoinv ("; ", (GStrv)self->dropped->pdata);
+    g_ptr_array_remove_index (self->dropped, self->dropped->len - 1);
+    GST_OBJECT_UNLOCK (self);
     fail_negotiation (self, "gw-answer",
                       g_error_new (GW_READER_ERROR, GW_READER_ERROR_NO_COMMON_CODEC,
-                                   "the answer would send no media"));
+                                   "the answer would send no media: %s", why));
     return;
   }
   GstPromise *next = gst_promise_new_with_change_func (on_local_answer_set, gst_object_ref (self),
@@ -473,13 +549,32 @@ gw_reader_bin_try_negotiate (GwReaderBin *self)
     placed = gw_sdp_choose (offer, formats, n, choices, chosen);
   }
   if (placed == 0) {
-    g_autofree gchar *sendable = gw_codec_describe_all ();
+    g_autofree gchar *ours = describe_inputs (formats, n);
+    g_autofree gchar *video = gw_sdp_describe_offer (offer, TRUE);
+    g_autofree gchar *audio = gw_sdp_describe_offer (offer, FALSE);
     gst_sdp_message_free (offer);
     fail_negotiation (self, rname,
                       g_error_new (GW_READER_ERROR, GW_READER_ERROR_NO_COMMON_CODEC,
-                                   "the offer asks for no media this stream has (we send %s)",
-                                   sendable));
+                                   "no common codec: the stream has %s; the offer takes video: "
+                                   "%s; audio: %s",
+                                   ours, video, audio));
     return;
+  }
+  if (!offerer) {
+    for (guint i = 0; i < n; i++) {
+      GST_OBJECT_LOCK (self);
+      streams[i]->placed = chosen[i];
+      streams[i]->mline = chosen[i] ? choices[i].mline : 0;
+      GST_OBJECT_UNLOCK (self);
+      if (chosen[i])
+        continue;
+      g_autofree gchar *takes = gw_sdp_describe_offer (offer, formats[i].video);
+      g_autofree gchar *why
+          = g_strdup_printf ("no %s m-line of the offer left for it takes its codec (the offer "
+                             "takes %s)",
+                             formats[i].video ? "video" : "audio", takes);
+      drop_stream (self, streams[i], &formats[i], why);
+    }
   }
 
   gw_reader_bin_apply_ice_config (self);

@@ -281,6 +281,72 @@ gw_sdp_choose (const GstSDPMessage *offer, const GwStreamFormat *streams, guint 
   return placed;
 }
 
+gchar *
+gw_sdp_describe_stream (const GwStreamFormat *format)
+{
+  const GwCodecInfo *info = gw_codec_info (format->codec);
+  if (!info)
+    return g_strdup ("an unknown codec");
+  if (!info->sdp || !info->sdp->set_rtp_fields)
+    return g_strdup (info->name);
+  GstStructure *rtp = gst_structure_new_empty ("fields");
+  info->sdp->set_rtp_fields (format, NULL, rtp);
+  GString *s = g_string_new (info->name);
+  for (gint i = 0; i < gst_structure_n_fields (rtp); i++) {
+    const gchar *field = gst_structure_nth_field_name (rtp, i);
+    const GValue *v = gst_structure_get_value (rtp, field);
+    g_autofree gchar *value
+        = G_VALUE_HOLDS_STRING (v) ? g_value_dup_string (v) : gst_value_serialize (v);
+    g_string_append_printf (s, "%s%s=%s", i == 0 ? " (" : ";", field, value);
+  }
+  if (gst_structure_n_fields (rtp) > 0)
+    g_string_append_c (s, ')');
+  gst_structure_free (rtp);
+  return g_string_free (s, FALSE);
+}
+
+gchar *
+gw_sdp_describe_offer (const GstSDPMessage *offer, gboolean video)
+{
+  const gchar *kind = video ? "video" : "audio";
+  GPtrArray *seen = g_ptr_array_new_with_free_func (g_free);
+  for (guint m = 0; m < gst_sdp_message_medias_len (offer); m++) {
+    const GstSDPMedia *media = gst_sdp_message_get_media (offer, m);
+    if (g_strcmp0 (gst_sdp_media_get_media (media), kind) != 0 || !media_receives (offer, m))
+      continue;
+    for (guint f = 0; f < gst_sdp_media_formats_len (media); f++) {
+      const gchar *fmt = gst_sdp_media_get_format (media, f);
+      gchar *end = NULL;
+      guint64 pt = g_ascii_strtoull (fmt, &end, 10);
+      g_autofree gchar *encoding = NULL;
+      guint clock_rate = 0;
+      if (!end || *end != '\0' || pt > 127
+          || !media_pt_encoding (media, (guint)pt, &encoding, &clock_rate))
+        continue;
+      /* The fmtp only where the codec's rules read it. */
+      const GwCodecInfo *info = gw_codec_from_encoding (encoding, clock_rate);
+      g_autofree gchar *fmtp
+          = info && info->sdp && info->sdp->rank_offer ? media_pt_fmtp (media, (guint)pt) : NULL;
+      gchar *entry = fmtp ? g_strdup_printf ("%s/%u (%s)", encoding, clock_rate, fmtp)
+                          : g_strdup_printf ("%s/%u", encoding, clock_rate);
+      gboolean dup = FALSE;
+      for (guint i = 0; i < seen->len && !dup; i++)
+        dup = g_strcmp0 ((const gchar *)g_ptr_array_index (seen, i), entry) == 0;
+      if (dup)
+        g_free (entry);
+      else
+        g_ptr_array_add (seen, entry);
+    }
+  }
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < seen->len; i++)
+    g_string_append_printf (s, "%s%s", i ? ", " : "", (const gchar *)g_ptr_array_index (seen, i));
+  if (seen->len == 0)
+    g_string_append (s, "none");
+  g_ptr_array_unref (seen);
+  return g_string_free (s, FALSE);
+}
+
 GstCaps *
 gw_sdp_rtp_caps (const GwStreamFormat *format, guint pt, const gchar *profile_level_id)
 {

@@ -41,6 +41,16 @@ GstCaps *gw_sdp_rtp_caps (const GwStreamFormat *format, guint pt, const gchar *p
 /* The payload type we offer a stream with when we are the offerer. */
 guint gw_sdp_default_pt (const GwStreamFormat *format);
 
+/* For people: a stream's codec and the fmtp fields it is sent with, e.g.
+ * "H.264 (packetization-mode=1;profile-level-id=f4001f)". */
+gchar *gw_sdp_describe_stream (const GwStreamFormat *format);
+
+/* For people: the codecs the m-lines of @offer that receive video (@video)
+ * or audio take, each once, e.g. "VP8/90000, H264/90000
+ * (packetization-mode=1;profile-level-id=42e01f)"; "none" when no such
+ * m-line receives. */
+gchar *gw_sdp_describe_offer (const GstSDPMessage *offer, gboolean video);
+
 /* Makes the BUNDLE groups of @sdp (an offer, or an answer to our offer)
  * what webrtcbin 1.22 takes: it refuses a group whose m-lines carry
  * different ICE credentials, and a bundle-only m-line (port 0,
@@ -55,7 +65,7 @@ guint gw_sdp_default_pt (const GwStreamFormat *format);
 guint gw_sdp_normalize_bundle (GstSDPMessage *sdp);
 
 /* Whether m-line @index of @sdp is bundle-only: port 0 with a=bundle-only
- * and its mid in a BUNDLE group (RFC 8843 7.2.1). Such an m-line is not
+ * and its mid in a BUNDLE group (RFC 8843). Such an m-line is not
  * refused: it shares the group's transport. */
 gboolean gw_sdp_media_is_bundle_only (const GstSDPMessage *sdp, guint index);
 

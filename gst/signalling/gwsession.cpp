@@ -267,6 +267,12 @@ ReaderSession::on_reply (GstStructure *reply)
     fail (500, "negotiation gave no description");
     return;
   }
+  /* Streams the viewer cannot have: said, never silently left out. */
+  g_auto (GStrv) dropped = NULL;
+  if (gst_structure_get (reply, "dropped", G_TYPE_STRV, &dropped, NULL))
+    for (guint i = 0; dropped[i]; i++)
+      log (G_LOG_LEVEL_WARNING,
+           "session " + id_ + (path_.empty () ? "" : " on " + path_) + ": " + dropped[i]);
   if (events.on_description)
     events.on_description (sdp);
 }

@@ -109,20 +109,26 @@ remove_reader (Source *src, GstElement *reader)
   gst_iterator_free (it);
 }
 
-/* A recvonly offer as a browser would send it, made by a real webrtcbin. */
+#define OPUS_CAPS                                                                                  \
+  "application/x-rtp, media=audio, encoding-name=OPUS, clock-rate=48000, payload=111"
+
+/* A recvonly offer as a browser would send it, made by a real webrtcbin:
+ * video, and audio unless @audio_caps is NULL; @max_bundle: the m-lines
+ * after the first are bundle-only. */
 static gchar *
-make_offer (gboolean with_audio, const gchar *video_caps)
+make_offer_full (const gchar *video_caps, const gchar *audio_caps, gboolean max_bundle)
 {
   GstElement *pc = gst_element_factory_make ("webrtcbin", NULL);
+  if (max_bundle)
+    g_object_set (pc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, NULL);
   GstCaps *vcaps = gst_caps_from_string (video_caps);
   GstWebRTCRTPTransceiver *trans = NULL;
   g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
                          vcaps, &trans);
   gst_clear_object (&trans);
   gst_caps_unref (vcaps);
-  if (with_audio) {
-    GstCaps *acaps = gst_caps_from_string ("application/x-rtp, media=audio, "
-                                           "encoding-name=OPUS, clock-rate=48000, payload=111");
+  if (audio_caps) {
+    GstCaps *acaps = gst_caps_from_string (audio_caps);
     g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
                            acaps, &trans);
     gst_clear_object (&trans);
@@ -142,6 +148,12 @@ make_offer (gboolean with_audio, const gchar *video_caps)
   gst_element_set_state (pc, GST_STATE_NULL);
   gst_object_unref (pc);
   return text;
+}
+
+static gchar *
+make_offer (gboolean with_audio, const gchar *video_caps)
+{
+  return make_offer_full (video_caps, with_audio ? OPUS_CAPS : NULL, FALSE);
 }
 
 #define H264_CAPS                                                                                  \
@@ -227,6 +239,12 @@ GST_START_TEST (test_bad_offers_get_clear_errors)
       FALSE, "application/x-rtp, media=video, encoding-name=VP8, clock-rate=90000, payload=96");
   reply = answer_offer (reader, vp8);
   assert_error (reply, GW_READER_ERROR_NO_COMMON_CODEC);
+  /* The reason names the stream's codec and the offer's. */
+  GError *err = NULL;
+  gst_structure_get (reply, "error", G_TYPE_ERROR, &err, NULL);
+  fail_unless (strstr (err->message, "H.264") && strstr (err->message, "VP8/90000"),
+               "unclear reason: %s", err->message);
+  g_error_free (err);
   gst_structure_free (reply);
 
   /* The pipeline and a good reader live on. */
@@ -234,6 +252,75 @@ GST_START_TEST (test_bad_offers_get_clear_errors)
   g_autofree gchar *good = make_offer (FALSE, H264_CAPS);
   reply = answer_offer (reader, good);
   fail_unless (gst_structure_has_field (reply, "sdp"), "%" GST_PTR_FORMAT, reply);
+  gst_structure_free (reply);
+
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
+/* The answer's "dropped" list, or NULL. */
+static GStrv
+dropped_of (GstStructure *reply)
+{
+  GStrv dropped = NULL;
+  gst_structure_get (reply, "dropped", G_TYPE_STRV, &dropped, NULL);
+  return dropped;
+}
+
+static const GstSDPMedia *
+answer_media (GstSDPMessage **msg, GstStructure *reply, guint index)
+{
+  const gchar *sdp = gst_structure_get_string (reply, "sdp");
+  fail_unless (sdp != NULL, "no answer: %" GST_PTR_FORMAT, reply);
+  gst_sdp_message_new_from_text (sdp, msg);
+  fail_unless (index < gst_sdp_message_medias_len (*msg));
+  return gst_sdp_message_get_media (*msg, index);
+}
+
+GST_START_TEST (test_streams_left_out_are_named)
+{
+  Source src = make_source ();
+
+  /* No audio m-line: the video is answered, the audio named as left out. */
+  GstElement *reader = add_reader (&src, TRUE);
+  g_autofree gchar *video_only = make_offer_full (H264_CAPS, NULL, FALSE);
+  GstStructure *reply = answer_offer (reader, video_only);
+  GstSDPMessage *msg = NULL;
+  const GstSDPMedia *m = answer_media (&msg, reply, 0);
+  fail_unless (gst_sdp_media_get_attribute_val (m, "sendonly") != NULL);
+  gst_sdp_message_free (msg);
+  g_auto (GStrv) dropped = dropped_of (reply);
+  fail_unless (dropped && g_strv_length (dropped) == 1, "%" GST_PTR_FORMAT, reply);
+  fail_unless (strstr (dropped[0], "audio_0") && strstr (dropped[0], "Opus")
+                   && strstr (dropped[0], "none"),
+               "unclear: %s", dropped[0]);
+  gst_structure_free (reply);
+
+  /* An audio m-line without Opus: named with what it takes. */
+  reader = add_reader (&src, TRUE);
+  g_autofree gchar *pcmu = make_offer_full (
+      H264_CAPS, "application/x-rtp, media=audio, encoding-name=PCMU, clock-rate=8000, payload=0",
+      FALSE);
+  reply = answer_offer (reader, pcmu);
+  m = answer_media (&msg, reply, 1);
+  fail_if (gst_sdp_media_get_attribute_val (m, "sendonly") != NULL, "audio sent");
+  gst_sdp_message_free (msg);
+  g_auto (GStrv) dropped2 = dropped_of (reply);
+  fail_unless (dropped2 && g_strv_length (dropped2) == 1, "%" GST_PTR_FORMAT, reply);
+  fail_unless (strstr (dropped2[0], "audio_0") && strstr (dropped2[0], "PCMU/8000"), "unclear: %s",
+               dropped2[0]);
+  gst_structure_free (reply);
+
+  /* Every stream served, bundle-only audio m-line included: nothing named. */
+  reader = add_reader (&src, TRUE);
+  g_autofree gchar *both = make_offer_full (H264_CAPS, OPUS_CAPS, TRUE);
+  fail_unless (strstr (both, "a=bundle-only") != NULL, "not a bundle-only offer:\n%s", both);
+  reply = answer_offer (reader, both);
+  m = answer_media (&msg, reply, 1);
+  fail_unless (gst_sdp_media_get_attribute_val (m, "sendonly") != NULL, "audio not sent");
+  gst_sdp_message_free (msg);
+  fail_if (gst_structure_has_field (reply, "dropped"), "%" GST_PTR_FORMAT, reply);
   gst_structure_free (reply);
 
   fail_on_bus_error (&src);
@@ -406,6 +493,7 @@ gwreaderbin_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_answer_sends_h264_and_opus);
   tcase_add_test (tc, test_bad_offers_get_clear_errors);
+  tcase_add_test (tc, test_streams_left_out_are_named);
   tcase_add_test (tc, test_reader_error_stays_in_reader);
   tcase_add_test (tc, test_fifty_readers_come_and_go);
   tcase_add_test (tc, test_stream_feeds_readers_only_when_they_ask);

@@ -369,6 +369,37 @@ GST_START_TEST (test_bundle_only_is_not_refused)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_describe_for_people)
+{
+  GwStreamFormat f = format_of ("video/x-h264, stream-format=byte-stream, alignment=au, "
+                                "profile=high-4:4:4, level=(string)3");
+  g_autofree gchar *stream = gw_sdp_describe_stream (&f);
+  fail_unless (g_str_has_prefix (stream, "H.264 (") && strstr (stream, "packetization-mode=1")
+                   && strstr (stream, "profile-level-id=f4001e"),
+               "%s", stream);
+  GwStreamFormat opus = format_of ("audio/x-opus");
+  g_autofree gchar *audio_stream = gw_sdp_describe_stream (&opus);
+  fail_unless_equals_string (audio_stream, "Opus");
+
+  /* Each codec once, the fmtp where the codec's rules read it. */
+  GstSDPMessage *offer = parse_ok (AIORTC_OFFER);
+  g_autofree gchar *video = gw_sdp_describe_offer (offer, TRUE);
+  fail_unless_equals_string (video, "VP8/90000, RTX/90000, H264/90000 "
+                                    "(level-asymmetry-allowed=1;packetization-mode=1;"
+                                    "profile-level-id=42001f), H264/90000 "
+                                    "(level-asymmetry-allowed=1;packetization-mode=1;"
+                                    "profile-level-id=42e01f)");
+  g_autofree gchar *audio = gw_sdp_describe_offer (offer, FALSE);
+  fail_unless_equals_string (audio, "OPUS/48000, PCMU/8000, PCMA/8000");
+  gst_sdp_message_free (offer);
+
+  offer = parse_ok (SESSION VIDEO_CHROME);
+  g_autofree gchar *none = gw_sdp_describe_offer (offer, FALSE);
+  fail_unless_equals_string (none, "none");
+  gst_sdp_message_free (offer);
+}
+GST_END_TEST;
+
 static Suite *
 gwsdp_suite (void)
 {
@@ -381,6 +412,7 @@ gwsdp_suite (void)
   tcase_add_test (tc, test_rtp_caps);
   tcase_add_test (tc, test_bundle_with_per_mline_credentials);
   tcase_add_test (tc, test_bundle_only_is_not_refused);
+  tcase_add_test (tc, test_describe_for_people);
   return s;
 }
 
