@@ -569,10 +569,10 @@ gw_reader_bin_try_negotiate (GwReaderBin *self)
       if (chosen[i])
         continue;
       g_autofree gchar *takes = gw_sdp_describe_offer (offer, formats[i].video);
-      g_autofree gchar *why
-          = g_strdup_printf ("no %s m-line of the offer left for it takes its codec (the offer "
-                             "takes %s)",
-                             formats[i].video ? "video" : "audio", takes);
+      const gchar *kind = formats[i].video ? "video" : "audio";
+      g_autofree gchar *why = g_strdup_printf (
+          "no %s m-line of the offer is left that takes it; the offer's %s codecs: %s", kind, kind,
+          takes);
       drop_stream (self, streams[i], &formats[i], why);
     }
   }
