@@ -31,7 +31,8 @@
  *       Websocket flow: replies with "gw-offer" holding "sdp" or "error".
  *   "set-answer"    (const gchar *answer_sdp, GstPromise *promise)
  *       Applies the remote answer to our offer; replies "gw-result" with
- *       nothing or "error".
+ *       nothing or "error", and "dropped" (as above) when the answer does
+ *       not receive some of the streams.
  *   "add-ice-candidate" (guint mline, const gchar *candidate)
  *       A remote trickle candidate ("candidate:..." or "a=candidate:...");
  *       an empty string marks the end of candidates.

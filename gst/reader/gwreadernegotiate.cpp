@@ -675,14 +675,86 @@ gw_reader_bin_create_offer (GwReaderBin *self, GstPromise *promise)
   begin (self, TRUE, NULL, promise);
 }
 
+/* Offer flow: drops, with a warning, each stream whose m-line the remote
+ * @answer does not receive (refused, inactive or sendonly). Returns the
+ * reasons, NULL when every stream is received. */
+static GStrv
+check_answer_receives (GwReaderBin *self, const GstSDPMessage *answer)
+{
+  GST_OBJECT_LOCK (self);
+  guint n = self->streams->len;
+  g_autofree Stream **streams = g_new0 (Stream *, n);
+  for (guint i = 0; i < n; i++)
+    streams[i] = static_cast<Stream *> (g_ptr_array_index (self->streams, i));
+  GST_OBJECT_UNLOCK (self);
+
+  for (guint i = 0; i < n; i++) {
+    GST_OBJECT_LOCK (self);
+    GstPad *wpad
+        = streams[i]->webrtc_pad ? GST_PAD (gst_object_ref (streams[i]->webrtc_pad)) : NULL;
+    GstCaps *caps = streams[i]->caps ? gst_caps_ref (streams[i]->caps) : NULL;
+    GST_OBJECT_UNLOCK (self);
+    GstWebRTCRTPTransceiver *trans = NULL;
+    if (wpad)
+      g_object_get (wpad, "transceiver", &trans, NULL);
+    guint mline = G_MAXUINT;
+    if (trans)
+      g_object_get (trans, "mlineindex", &mline, NULL);
+    GwStreamFormat format;
+    if (mline != G_MAXUINT && !gw_sdp_media_receives (answer, mline) && caps
+        && gw_stream_format_from_caps (caps, &format)) {
+      g_autofree gchar *why = g_strdup_printf (
+          "the answer does not receive on m-line %u (refused, inactive or sendonly)", mline);
+      drop_stream (self, streams[i], &format, why);
+    }
+    gst_clear_object (&trans);
+    gst_clear_object (&wpad);
+    if (caps)
+      gst_caps_unref (caps);
+  }
+
+  GST_OBJECT_LOCK (self);
+  GStrv dropped = NULL;
+  if (self->dropped->len > 0) {
+    g_ptr_array_add (self->dropped, NULL);
+    dropped = g_strdupv ((GStrv)self->dropped->pdata);
+    g_ptr_array_remove_index (self->dropped, self->dropped->len - 1);
+  }
+  GST_OBJECT_UNLOCK (self);
+  return dropped;
+}
+
+/* A set-answer in progress: its caller, the reader and the answer. */
+struct AnswerCall
+{
+  GstPromise *caller;
+  GwReaderBin *self;     /* a ref */
+  GstSDPMessage *answer; /* a copy */
+};
+
+static void
+answer_call_free (gpointer data)
+{
+  AnswerCall *call = static_cast<AnswerCall *> (data);
+  gst_promise_unref (call->caller);
+  gst_object_unref (call->self);
+  gst_sdp_message_free (call->answer);
+  g_free (call);
+}
+
 static void
 on_remote_answer_set (GstPromise *promise, gpointer user_data)
 {
-  GstPromise *caller = static_cast<GstPromise *> (user_data);
+  AnswerCall *call = static_cast<AnswerCall *> (user_data);
   GError *err = promise_error (promise, "applying the answer");
-  gst_promise_reply (caller, err ? gst_structure_new ("gw-result", "error", G_TYPE_ERROR, err, NULL)
-                                 : gst_structure_new_empty ("gw-result"));
+  GstStructure *reply = err ? gst_structure_new ("gw-result", "error", G_TYPE_ERROR, err, NULL)
+                            : gst_structure_new_empty ("gw-result");
+  /* Only now do the transceivers know their m-lines. */
+  g_auto (GStrv) dropped = err ? NULL : check_answer_receives (call->self, call->answer);
+  if (dropped)
+    gst_structure_set (reply, "dropped", G_TYPE_STRV, dropped, NULL);
   g_clear_error (&err);
+  gst_promise_reply (call->caller, reply);
 }
 
 void
@@ -707,10 +779,13 @@ gw_reader_bin_set_answer (GwReaderBin *self, const gchar *sdp, GstPromise *promi
   GST_OBJECT_LOCK (self);
   self->neg = NEG_DONE;
   GST_OBJECT_UNLOCK (self);
+  AnswerCall *call = g_new0 (AnswerCall, 1);
+  call->caller = gst_promise_ref (promise);
+  call->self = GW_READER_BIN (gst_object_ref (self));
+  gst_sdp_message_copy (answer, &call->answer);
   GstWebRTCSessionDescription *desc
       = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER, answer);
-  GstPromise *p = gst_promise_new_with_change_func (on_remote_answer_set, gst_promise_ref (promise),
-                                                    (GDestroyNotify)gst_promise_unref);
+  GstPromise *p = gst_promise_new_with_change_func (on_remote_answer_set, call, answer_call_free);
   g_signal_emit_by_name (self->webrtcbin, "set-remote-description", desc, p);
   gst_promise_unref (p); /* webrtcbin holds its own until it replies */
   gst_webrtc_session_description_free (desc);

@@ -203,12 +203,11 @@ gw_sdp_normalize_bundle (GstSDPMessage *sdp)
 
 /* ---------------------------------------------------------------- choice */
 
-/* Whether the remote side of m-line @index wants to receive (the offer's
- * direction is sendrecv or recvonly; no attribute means sendrecv). A port of
- * 0 refuses the m-line, unless it is bundle-only. */
-static gboolean
-media_receives (const GstSDPMessage *sdp, guint index)
+gboolean
+gw_sdp_media_receives (const GstSDPMessage *sdp, guint index)
 {
+  if (index >= gst_sdp_message_medias_len (sdp))
+    return FALSE;
   const GstSDPMedia *media = gst_sdp_message_get_media (sdp, index);
   if (gst_sdp_media_get_port (media) == 0 && !gw_sdp_media_is_bundle_only (sdp, index))
     return FALSE;
@@ -253,7 +252,7 @@ gw_sdp_choose (const GstSDPMessage *offer, const GwStreamFormat *streams, guint 
     for (guint m = 0; m < n_medias && !chosen[s]; m++) {
       const GstSDPMedia *media = gst_sdp_message_get_media (offer, m);
       if (used[m] || g_strcmp0 (gst_sdp_media_get_media (media), kind) != 0
-          || !media_receives (offer, m))
+          || !gw_sdp_media_receives (offer, m))
         continue;
       guint best = 0;
       for (guint f = 0; f < gst_sdp_media_formats_len (media); f++) {
@@ -312,7 +311,7 @@ gw_sdp_describe_offer (const GstSDPMessage *offer, gboolean video)
   GPtrArray *seen = g_ptr_array_new_with_free_func (g_free);
   for (guint m = 0; m < gst_sdp_message_medias_len (offer); m++) {
     const GstSDPMedia *media = gst_sdp_message_get_media (offer, m);
-    if (g_strcmp0 (gst_sdp_media_get_media (media), kind) != 0 || !media_receives (offer, m))
+    if (g_strcmp0 (gst_sdp_media_get_media (media), kind) != 0 || !gw_sdp_media_receives (offer, m))
       continue;
     for (guint f = 0; f < gst_sdp_media_formats_len (media); f++) {
       const gchar *fmt = gst_sdp_media_get_format (media, f);

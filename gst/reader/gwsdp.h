@@ -32,6 +32,11 @@ typedef struct
 guint gw_sdp_choose (const GstSDPMessage *offer, const GwStreamFormat *streams, guint n_streams,
                      GwOfferChoice *choices, gboolean *chosen);
 
+/* Whether the remote side of m-line @index of @sdp receives: its direction
+ * is sendrecv or recvonly (none means sendrecv), and its port is not 0
+ * unless it is bundle-only. */
+gboolean gw_sdp_media_receives (const GstSDPMessage *sdp, guint index);
+
 /* The application/x-rtp caps we send a stream with: encoding, clock rate,
  * payload type and the fields of the codec's SDP rules (H.264:
  * packetization-mode=1 and @profile_level_id, or when NULL the stream's own,

@@ -328,6 +328,99 @@ GST_START_TEST (test_streams_left_out_are_named)
 }
 GST_END_TEST;
 
+/* Emits @signal (create-offer / set-answer) and waits (bounded) for the
+ * reply. */
+static GstStructure *
+call_reader (GstElement *reader, const gchar *signal, const gchar *sdp)
+{
+  GstPromise *p = gst_promise_new ();
+  if (sdp)
+    g_signal_emit_by_name (reader, signal, sdp, p);
+  else
+    g_signal_emit_by_name (reader, signal, p);
+  for (int i = 0; i < 200 && gst_promise_wait (p) == GST_PROMISE_RESULT_PENDING; i++)
+    g_usleep (50 * 1000);
+  fail_unless_equals_int (gst_promise_wait (p), GST_PROMISE_RESULT_REPLIED);
+  GstStructure *s = gst_structure_copy (gst_promise_get_reply (p));
+  gst_promise_unref (p);
+  return s;
+}
+
+/* A real webrtcbin's answer to @offer, with the direction of its m-line
+ * @inactive (if not -1) made inactive. */
+static gchar *
+peer_answer (const gchar *offer, gint inactive)
+{
+  GstElement *pc = gst_element_factory_make ("webrtcbin", NULL);
+  g_object_set (pc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, NULL);
+  gst_element_set_state (pc, GST_STATE_READY);
+  GstSDPMessage *msg = NULL;
+  gst_sdp_message_new_from_text (offer, &msg);
+  GstWebRTCSessionDescription *desc
+      = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_OFFER, msg);
+  GstPromise *p = gst_promise_new ();
+  g_signal_emit_by_name (pc, "set-remote-description", desc, p);
+  fail_unless_equals_int (gst_promise_wait (p), GST_PROMISE_RESULT_REPLIED);
+  gst_promise_unref (p);
+  gst_webrtc_session_description_free (desc);
+  p = gst_promise_new ();
+  g_signal_emit_by_name (pc, "create-answer", NULL, p);
+  fail_unless_equals_int (gst_promise_wait (p), GST_PROMISE_RESULT_REPLIED);
+  GstWebRTCSessionDescription *answer = NULL;
+  gst_structure_get (gst_promise_get_reply (p), "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
+                     &answer, NULL);
+  fail_unless (answer != NULL);
+  gst_promise_unref (p);
+  if (inactive >= 0) {
+    GstSDPMedia *m = (GstSDPMedia *)gst_sdp_message_get_media (answer->sdp, inactive);
+    for (guint i = gst_sdp_media_attributes_len (m); i > 0; i--)
+      if (g_strcmp0 (gst_sdp_media_get_attribute (m, i - 1)->key, "recvonly") == 0)
+        gst_sdp_media_remove_attribute (m, i - 1);
+    gst_sdp_media_add_attribute (m, "inactive", NULL);
+  }
+  gchar *text = gst_sdp_message_as_text (answer->sdp);
+  gst_webrtc_session_description_free (answer);
+  gst_element_set_state (pc, GST_STATE_NULL);
+  gst_object_unref (pc);
+  return text;
+}
+
+GST_START_TEST (test_streams_an_answer_refuses_are_named)
+{
+  Source src = make_source ();
+
+  /* Our offer, the peer's answer with the audio inactive. */
+  GstElement *reader = add_reader (&src, TRUE);
+  GstStructure *reply = call_reader (reader, "create-offer", NULL);
+  const gchar *offer = gst_structure_get_string (reply, "sdp");
+  fail_unless (offer != NULL, "no offer: %" GST_PTR_FORMAT, reply);
+  g_autofree gchar *answer = peer_answer (offer, 1);
+  gst_structure_free (reply);
+  reply = call_reader (reader, "set-answer", answer);
+  fail_unless (gst_structure_has_name (reply, "gw-result"));
+  fail_if (gst_structure_has_field (reply, "error"), "%" GST_PTR_FORMAT, reply);
+  g_auto (GStrv) dropped = dropped_of (reply);
+  fail_unless (dropped && g_strv_length (dropped) == 1, "answer:\n%s", answer);
+  fail_unless (strstr (dropped[0], "audio_0") && strstr (dropped[0], "Opus")
+                   && strstr (dropped[0], "m-line 1"),
+               "unclear: %s", dropped[0]);
+  gst_structure_free (reply);
+
+  /* An answer that receives both: nothing named. */
+  reader = add_reader (&src, TRUE);
+  reply = call_reader (reader, "create-offer", NULL);
+  g_autofree gchar *good = peer_answer (gst_structure_get_string (reply, "sdp"), -1);
+  gst_structure_free (reply);
+  reply = call_reader (reader, "set-answer", good);
+  fail_if (gst_structure_has_field (reply, "error"), "%" GST_PTR_FORMAT, reply);
+  fail_if (gst_structure_has_field (reply, "dropped"), "%" GST_PTR_FORMAT, reply);
+  gst_structure_free (reply);
+
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
 static void
 on_reader_error (GstElement *reader, GError *err, gint *count)
 {
@@ -494,6 +587,7 @@ gwreaderbin_suite (void)
   tcase_add_test (tc, test_answer_sends_h264_and_opus);
   tcase_add_test (tc, test_bad_offers_get_clear_errors);
   tcase_add_test (tc, test_streams_left_out_are_named);
+  tcase_add_test (tc, test_streams_an_answer_refuses_are_named);
   tcase_add_test (tc, test_reader_error_stays_in_reader);
   tcase_add_test (tc, test_fifty_readers_come_and_go);
   tcase_add_test (tc, test_stream_feeds_readers_only_when_they_ask);
