@@ -132,6 +132,24 @@ on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     gst_caps_unref (loose);
     return GST_PAD_PROBE_HANDLED;
   }
+
+  if (info->type & GST_PAD_PROBE_TYPE_QUERY_UPSTREAM) {
+    /* webrtcbin asking what this pad sends, to match it with the offer
+     * when it answers: the agreed caps, not the payloader's template (whose
+     * 96-127 payload range would hide a low type the offer chose, and the
+     * answer would then not send on that m-line). */
+    GstQuery *query = GST_PAD_PROBE_INFO_QUERY (info);
+    if (GST_QUERY_TYPE (query) != GST_QUERY_CAPS)
+      return GST_PAD_PROBE_OK;
+    GstCaps *filter = NULL;
+    gst_query_parse_caps (query, &filter);
+    GstCaps *agreed = filter
+                          ? gst_caps_intersect_full (filter, st->rtp_caps, GST_CAPS_INTERSECT_FIRST)
+                          : gst_caps_ref (st->rtp_caps);
+    gst_query_set_caps_result (query, agreed);
+    gst_caps_unref (agreed);
+    return GST_PAD_PROBE_HANDLED;
+  }
   return GST_PAD_PROBE_OK;
 }
 
@@ -181,7 +199,7 @@ add_send_path (GwReaderBin *self, Stream *st, const GwStreamFormat *format, guin
   g_autoptr (GstPad) pay_src = gst_element_get_static_pad (pay, "src");
   gst_pad_add_probe (
       pay_src,
-      (GstPadProbeType)(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM),
+      (GstPadProbeType)(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_QUERY_BOTH),
       on_pay_src, st, NULL);
   /* No caps check at link time: the payloader's template allows only
    * dynamic payload types, the probe above makes its caps what was agreed. */

@@ -272,7 +272,10 @@ static const GstSDPMedia *
 answer_media (GstSDPMessage **msg, GstStructure *reply, guint index)
 {
   const gchar *sdp = gst_structure_get_string (reply, "sdp");
-  fail_unless (sdp != NULL, "no answer: %" GST_PTR_FORMAT, reply);
+  if (!sdp) {
+    g_autofree gchar *text = gst_structure_to_string (reply);
+    fail ("no answer: %s", text);
+  }
   gst_sdp_message_new_from_text (sdp, msg);
   fail_unless (index < gst_sdp_message_medias_len (*msg));
   return gst_sdp_message_get_media (*msg, index);
@@ -323,6 +326,32 @@ GST_START_TEST (test_streams_left_out_are_named)
   fail_if (gst_structure_has_field (reply, "dropped"), "%" GST_PTR_FORMAT, reply);
   gst_structure_free (reply);
 
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_low_payload_type_is_answered)
+{
+  /* Chromium offers some H.264 profiles (High 4:4:4 among them) on payload
+   * types below 96, outside the payloaders' template range: webrtcbin must
+   * still find our send pad for that m-line. The test source is High 4:4:4
+   * (x264enc fed videotestsrc's default Y444). */
+  Source src = make_source ();
+  GstElement *reader = add_reader (&src, FALSE);
+  g_autofree gchar *offer
+      = make_offer_full ("application/x-rtp, media=video, encoding-name=H264, clock-rate=90000, "
+                         "payload=35, packetization-mode=(string)1, "
+                         "profile-level-id=(string)f4001f",
+                         NULL, FALSE);
+  GstStructure *reply = answer_offer (reader, offer);
+  GstSDPMessage *msg = NULL;
+  const GstSDPMedia *video = answer_media (&msg, reply, 0);
+  fail_unless (gst_sdp_media_get_attribute_val (video, "sendonly") != NULL, "video not sent");
+  fail_unless_equals_string (gst_sdp_media_get_format (video, 0), "35");
+  fail_unless_equals_string (gst_sdp_media_get_attribute_val (video, "rtpmap"), "35 H264/90000");
+  gst_sdp_message_free (msg);
+  gst_structure_free (reply);
   fail_on_bus_error (&src);
   free_source (&src);
 }
@@ -588,6 +617,7 @@ gwreaderbin_suite (void)
   tcase_add_test (tc, test_bad_offers_get_clear_errors);
   tcase_add_test (tc, test_streams_left_out_are_named);
   tcase_add_test (tc, test_streams_an_answer_refuses_are_named);
+  tcase_add_test (tc, test_low_payload_type_is_answered);
   tcase_add_test (tc, test_reader_error_stays_in_reader);
   tcase_add_test (tc, test_fifty_readers_come_and_go);
   tcase_add_test (tc, test_stream_feeds_readers_only_when_they_ask);
