@@ -48,6 +48,10 @@ typedef struct
   GstPad *webrtc_pad; /* requested webrtcbin pad, ref held */
   GstCaps *caps;      /* input caps, NULL until they arrive */
   GstCaps *rtp_caps;  /* what we send, fixed at negotiation */
+  /* Answer flow (object lock): the offer placed the stream on m-line
+   * @mline; FALSE when it could not take it. */
+  gboolean placed;
+  guint mline;
   /* The stream object feeding this pad, when it attached us through its
    * query (object lock; a ref): it gives us its events until we ask it for
    * buffers (gw_stream_feed). NULL when linked to anything else, which then
@@ -115,6 +119,9 @@ struct _GwReaderBin
    * lock, never while emitting a signal or replying to a promise. */
   GMutex structure_lock;
   gboolean stopping; /* structure_lock: left PAUSED, build nothing more */
+  /* Why each stream the answer does not send is left out (gchar*, for
+   * people; given with the answer). */
+  GPtrArray *dropped;
 };
 
 /* ---- gwreaderice.cpp */

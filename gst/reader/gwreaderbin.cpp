@@ -496,6 +496,7 @@ gw_reader_bin_finalize (GObject *object)
   if (self->pending_offer)
     gst_sdp_message_free (self->pending_offer);
   g_ptr_array_unref (self->streams);
+  g_ptr_array_unref (self->dropped);
   gst_clear_object (&self->webrtcbin);
   g_mutex_clear (&self->structure_lock);
   g_free (self->stun_server);
@@ -640,6 +641,7 @@ gw_reader_bin_init (GwReaderBin *self)
   alive++;
   g_mutex_unlock (&alive_lock);
   self->streams = g_ptr_array_new_with_free_func (stream_free);
+  self->dropped = g_ptr_array_new_with_free_func (g_free);
   self->max_queue_time = DEFAULT_MAX_QUEUE_TIME;
   self->gather_timeout = DEFAULT_GATHER_TIMEOUT;
   self->caps_timeout = DEFAULT_CAPS_TIMEOUT;

@@ -21,12 +21,18 @@
  *   "handle-offer"  (const gchar *offer_sdp, GstPromise *promise)
  *       WHEP flow: applies a remote offer and replies @promise with a
  *       structure named "gw-answer" holding "sdp" (G_TYPE_STRING, the answer
- *       with the gathered local candidates) or "error" (G_TYPE_ERROR).
+ *       with the gathered local candidates) or "error" (G_TYPE_ERROR). When
+ *       the answer leaves out some of the input streams (the offer takes
+ *       none of their codecs), it also holds "dropped" (G_TYPE_STRV): for
+ *       each, its pad, codec and why, for a warning. No stream at all gives
+ *       GW_READER_ERROR_NO_COMMON_CODEC naming the streams' codecs and the
+ *       offer's.
  *   "create-offer"  (GstPromise *promise)
  *       Websocket flow: replies with "gw-offer" holding "sdp" or "error".
  *   "set-answer"    (const gchar *answer_sdp, GstPromise *promise)
  *       Applies the remote answer to our offer; replies "gw-result" with
- *       nothing or "error".
+ *       nothing or "error", and "dropped" (as above) when the answer does
+ *       not receive some of the streams.
  *   "add-ice-candidate" (guint mline, const gchar *candidate)
  *       A remote trickle candidate ("candidate:..." or "a=candidate:...");
  *       an empty string marks the end of candidates.

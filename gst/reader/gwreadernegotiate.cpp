@@ -155,10 +155,10 @@ on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   }
 
   if (info->type & GST_PAD_PROBE_TYPE_QUERY_UPSTREAM) {
-    /* webrtcbin asks what the payloader sends while it answers, before
-     * the payloader's caps reach it: answer with what was agreed, not the
-     * payloader's template, whose dynamic-only payload types would refuse
-     * a type the offer chose below 96 (Chrome offers H.265 as 49 or 51). */
+    /* webrtcbin asking what this pad sends, to match it with the offer
+     * when it answers: the agreed caps, not the payloader's template (whose
+     * 96-127 payload range would hide a low type the offer chose, and the
+     * answer would then not send on that m-line). */
     GstQuery *query = GST_PAD_PROBE_INFO_QUERY (info);
     if (GST_QUERY_TYPE (query) != GST_QUERY_CAPS)
       return GST_PAD_PROBE_OK;
@@ -218,11 +218,10 @@ add_send_path (GwReaderBin *self, Stream *st, const GwStreamFormat *format, guin
 
   gst_bin_add (GST_BIN (self), pay);
   g_autoptr (GstPad) pay_src = gst_element_get_static_pad (pay, "src");
-  gst_pad_add_probe (pay_src,
-                     (GstPadProbeType)(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM
-                                       | GST_PAD_PROBE_TYPE_QUERY_DOWNSTREAM
-                                       | GST_PAD_PROBE_TYPE_QUERY_UPSTREAM),
-                     on_pay_src, st, NULL);
+  gst_pad_add_probe (
+      pay_src,
+      (GstPadProbeType)(GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_QUERY_BOTH),
+      on_pay_src, st, NULL);
   /* No caps check at link time: the payloader's template allows only
    * dynamic payload types, the probe above makes its caps what was agreed. */
   if (GST_PAD_LINK_FAILED (gst_pad_link_full (pay_src, wpad, GST_PAD_LINK_CHECK_NOTHING))
@@ -257,11 +256,17 @@ finish_answer (GwReaderBin *self)
   gchar *text = gst_sdp_message_as_text (local->sdp);
   gst_webrtc_session_description_free (local);
 
+  GstStructure *reply = gst_structure_new ("gw-answer", "sdp", G_TYPE_STRING, text, NULL);
   GST_OBJECT_LOCK (self);
   self->neg = NEG_DONE;
+  if (self->dropped->len > 0) {
+    g_ptr_array_add (self->dropped, NULL);
+    gst_structure_set (reply, "dropped", G_TYPE_STRV, (GStrv)self->dropped->pdata, NULL);
+    g_ptr_array_remove_index (self->dropped, self->dropped->len - 1);
+  }
   GST_OBJECT_UNLOCK (self);
   GST_DEBUG_OBJECT (self, "answer ready");
-  reply_caller (self, gst_structure_new ("gw-answer", "sdp", G_TYPE_STRING, text, NULL));
+  reply_caller (self, reply);
   g_free (text);
 }
 
@@ -344,18 +349,83 @@ on_local_answer_set (GstPromise *promise, gpointer user_data)
   start_timer (self, ms, gather_timeout_cb);
 }
 
-/* Whether the answer sends at least one stream. */
-static gboolean
-answer_sends (GstWebRTCSessionDescription *answer)
+/* ---------------------------------------------------------------- dropped streams */
+
+/* For people: the streams of @formats, e.g. "video H.264 (...) and audio
+ * Opus". */
+static gchar *
+describe_inputs (const GwStreamFormat *formats, guint n)
 {
-  for (guint i = 0; i < gst_sdp_message_medias_len (answer->sdp); i++) {
-    const GstSDPMedia *m = gst_sdp_message_get_media (answer->sdp, i);
-    if (gst_sdp_media_get_port (m) != 0
-        && (gst_sdp_media_get_attribute_val (m, "sendonly")
-            || gst_sdp_media_get_attribute_val (m, "sendrecv")))
-      return TRUE;
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; i < n; i++) {
+    g_autofree gchar *codec = gw_sdp_describe_stream (&formats[i]);
+    g_string_append_printf (s, "%s%s %s", i == 0 ? "" : (i + 1 == n ? " and " : ", "),
+                            formats[i].video ? "video" : "audio", codec);
   }
-  return FALSE;
+  return g_string_free (s, FALSE);
+}
+
+/* Remembers that @st is left out of the answer, and why; warns. */
+static void
+drop_stream (GwReaderBin *self, Stream *st, const GwStreamFormat *format, const gchar *why)
+{
+  g_autofree gchar *codec = gw_sdp_describe_stream (format);
+  gchar *text = g_strdup_printf ("%s (%s %s) is not sent: %s", st->name,
+                                 format->video ? "video" : "audio", codec, why);
+  GST_WARNING_OBJECT (self, "%s", text);
+  GST_OBJECT_LOCK (self);
+  g_ptr_array_add (self->dropped, text);
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* Whether m-line @index of @answer sends: a send direction, and not refused
+ * (port 0 only when bundle-only). */
+static gboolean
+answer_mline_sends (GstWebRTCSessionDescription *answer, guint index)
+{
+  if (index >= gst_sdp_message_medias_len (answer->sdp))
+    return FALSE;
+  const GstSDPMedia *m = gst_sdp_message_get_media (answer->sdp, index);
+  return (gst_sdp_media_get_port (m) != 0 || gw_sdp_media_is_bundle_only (answer->sdp, index))
+         && (gst_sdp_media_get_attribute_val (m, "sendonly")
+             || gst_sdp_media_get_attribute_val (m, "sendrecv"));
+}
+
+/* Checks that webrtcbin's answer sends every stream the offer placed; the
+ * others are dropped with a warning. Whether it sends any. */
+static gboolean
+answer_sends (GwReaderBin *self, GstWebRTCSessionDescription *answer)
+{
+  GST_OBJECT_LOCK (self);
+  guint n = self->streams->len;
+  g_autofree Stream **streams = g_new0 (Stream *, n);
+  for (guint i = 0; i < n; i++)
+    streams[i] = static_cast<Stream *> (g_ptr_array_index (self->streams, i));
+  GST_OBJECT_UNLOCK (self);
+
+  gboolean any = FALSE;
+  for (guint i = 0; i < n; i++) {
+    GST_OBJECT_LOCK (self);
+    gboolean placed = streams[i]->placed;
+    guint mline = streams[i]->mline;
+    GstCaps *caps = streams[i]->caps ? gst_caps_ref (streams[i]->caps) : NULL;
+    GST_OBJECT_UNLOCK (self);
+    if (!placed)
+      continue;
+    if (answer_mline_sends (answer, mline)) {
+      any = TRUE;
+    } else {
+      GwStreamFormat format;
+      if (caps && gw_stream_format_from_caps (caps, &format)) {
+        g_autofree gchar *why
+            = g_strdup_printf ("webrtcbin's answer does not send on m-line %u", mline);
+        drop_stream (self, streams[i], &format, why);
+      }
+    }
+    if (caps)
+      gst_caps_unref (caps);
+  }
+  return any;
 }
 
 static void
@@ -368,12 +438,17 @@ on_answer_created (GstPromise *promise, gpointer user_data)
     fail_negotiation (self, "gw-answer", err);
     return;
   }
-  if (!answer || !answer_sends (answer)) {
+  if (!answer || !answer_sends (self, answer)) {
     if (answer)
       gst_webrtc_session_description_free (answer);
+    GST_OBJECT_LOCK (self);
+    g_ptr_array_add (self->dropped, NULL);
+    g_autofree gchar *why = g_strjoinv ("; ", (GStrv)self->dropped->pdata);
+    g_ptr_array_remove_index (self->dropped, self->dropped->len - 1);
+    GST_OBJECT_UNLOCK (self);
     fail_negotiation (self, "gw-answer",
                       g_error_new (GW_READER_ERROR, GW_READER_ERROR_NO_COMMON_CODEC,
-                                   "the answer would send no media"));
+                                   "the answer would send no media: %s", why));
     return;
   }
   GstPromise *next = gst_promise_new_with_change_func (on_local_answer_set, gst_object_ref (self),
@@ -513,13 +588,32 @@ gw_reader_bin_try_negotiate (GwReaderBin *self)
     placed = gw_sdp_choose (offer, formats, n, choices, chosen);
   }
   if (placed == 0) {
-    g_autofree gchar *sendable = gw_codec_describe_all ();
+    g_autofree gchar *ours = describe_inputs (formats, n);
+    g_autofree gchar *video = gw_sdp_describe_offer (offer, TRUE);
+    g_autofree gchar *audio = gw_sdp_describe_offer (offer, FALSE);
     gst_sdp_message_free (offer);
     fail_negotiation (self, rname,
                       g_error_new (GW_READER_ERROR, GW_READER_ERROR_NO_COMMON_CODEC,
-                                   "the offer asks for no media this stream has (we send %s)",
-                                   sendable));
+                                   "no common codec: the stream has %s; the offer takes video: "
+                                   "%s; audio: %s",
+                                   ours, video, audio));
     return;
+  }
+  if (!offerer) {
+    for (guint i = 0; i < n; i++) {
+      GST_OBJECT_LOCK (self);
+      streams[i]->placed = chosen[i];
+      streams[i]->mline = chosen[i] ? choices[i].mline : 0;
+      GST_OBJECT_UNLOCK (self);
+      if (chosen[i])
+        continue;
+      g_autofree gchar *takes = gw_sdp_describe_offer (offer, formats[i].video);
+      const gchar *kind = formats[i].video ? "video" : "audio";
+      g_autofree gchar *why = g_strdup_printf (
+          "no %s m-line of the offer is left that takes it; the offer's %s codecs: %s", kind, kind,
+          takes);
+      drop_stream (self, streams[i], &formats[i], why);
+    }
   }
 
   gw_reader_bin_apply_ice_config (self);
@@ -626,14 +720,86 @@ gw_reader_bin_create_offer (GwReaderBin *self, GstPromise *promise)
   begin (self, TRUE, NULL, promise);
 }
 
+/* Offer flow: drops, with a warning, each stream whose m-line the remote
+ * @answer does not receive (refused, inactive or sendonly). Returns the
+ * reasons, NULL when every stream is received. */
+static GStrv
+check_answer_receives (GwReaderBin *self, const GstSDPMessage *answer)
+{
+  GST_OBJECT_LOCK (self);
+  guint n = self->streams->len;
+  g_autofree Stream **streams = g_new0 (Stream *, n);
+  for (guint i = 0; i < n; i++)
+    streams[i] = static_cast<Stream *> (g_ptr_array_index (self->streams, i));
+  GST_OBJECT_UNLOCK (self);
+
+  for (guint i = 0; i < n; i++) {
+    GST_OBJECT_LOCK (self);
+    GstPad *wpad
+        = streams[i]->webrtc_pad ? GST_PAD (gst_object_ref (streams[i]->webrtc_pad)) : NULL;
+    GstCaps *caps = streams[i]->caps ? gst_caps_ref (streams[i]->caps) : NULL;
+    GST_OBJECT_UNLOCK (self);
+    GstWebRTCRTPTransceiver *trans = NULL;
+    if (wpad)
+      g_object_get (wpad, "transceiver", &trans, NULL);
+    guint mline = G_MAXUINT;
+    if (trans)
+      g_object_get (trans, "mlineindex", &mline, NULL);
+    GwStreamFormat format;
+    if (mline != G_MAXUINT && !gw_sdp_media_receives (answer, mline) && caps
+        && gw_stream_format_from_caps (caps, &format)) {
+      g_autofree gchar *why = g_strdup_printf (
+          "the answer does not receive on m-line %u (refused, inactive or sendonly)", mline);
+      drop_stream (self, streams[i], &format, why);
+    }
+    gst_clear_object (&trans);
+    gst_clear_object (&wpad);
+    if (caps)
+      gst_caps_unref (caps);
+  }
+
+  GST_OBJECT_LOCK (self);
+  GStrv dropped = NULL;
+  if (self->dropped->len > 0) {
+    g_ptr_array_add (self->dropped, NULL);
+    dropped = g_strdupv ((GStrv)self->dropped->pdata);
+    g_ptr_array_remove_index (self->dropped, self->dropped->len - 1);
+  }
+  GST_OBJECT_UNLOCK (self);
+  return dropped;
+}
+
+/* A set-answer in progress: its caller, the reader and the answer. */
+struct AnswerCall
+{
+  GstPromise *caller;
+  GwReaderBin *self;     /* a ref */
+  GstSDPMessage *answer; /* a copy */
+};
+
+static void
+answer_call_free (gpointer data)
+{
+  AnswerCall *call = static_cast<AnswerCall *> (data);
+  gst_promise_unref (call->caller);
+  gst_object_unref (call->self);
+  gst_sdp_message_free (call->answer);
+  g_free (call);
+}
+
 static void
 on_remote_answer_set (GstPromise *promise, gpointer user_data)
 {
-  GstPromise *caller = static_cast<GstPromise *> (user_data);
+  AnswerCall *call = static_cast<AnswerCall *> (user_data);
   GError *err = promise_error (promise, "applying the answer");
-  gst_promise_reply (caller, err ? gst_structure_new ("gw-result", "error", G_TYPE_ERROR, err, NULL)
-                                 : gst_structure_new_empty ("gw-result"));
+  GstStructure *reply = err ? gst_structure_new ("gw-result", "error", G_TYPE_ERROR, err, NULL)
+                            : gst_structure_new_empty ("gw-result");
+  /* Only now do the transceivers know their m-lines. */
+  g_auto (GStrv) dropped = err ? NULL : check_answer_receives (call->self, call->answer);
+  if (dropped)
+    gst_structure_set (reply, "dropped", G_TYPE_STRV, dropped, NULL);
   g_clear_error (&err);
+  gst_promise_reply (call->caller, reply);
 }
 
 void
@@ -658,10 +824,13 @@ gw_reader_bin_set_answer (GwReaderBin *self, const gchar *sdp, GstPromise *promi
   GST_OBJECT_LOCK (self);
   self->neg = NEG_DONE;
   GST_OBJECT_UNLOCK (self);
+  AnswerCall *call = g_new0 (AnswerCall, 1);
+  call->caller = gst_promise_ref (promise);
+  call->self = GW_READER_BIN (gst_object_ref (self));
+  gst_sdp_message_copy (answer, &call->answer);
   GstWebRTCSessionDescription *desc
       = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER, answer);
-  GstPromise *p = gst_promise_new_with_change_func (on_remote_answer_set, gst_promise_ref (promise),
-                                                    (GDestroyNotify)gst_promise_unref);
+  GstPromise *p = gst_promise_new_with_change_func (on_remote_answer_set, call, answer_call_free);
   g_signal_emit_by_name (self->webrtcbin, "set-remote-description", desc, p);
   gst_promise_unref (p); /* webrtcbin holds its own until it replies */
   gst_webrtc_session_description_free (desc);

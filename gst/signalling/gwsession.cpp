@@ -260,6 +260,12 @@ ReaderSession::on_reply (GstStructure *reply)
     fail (status, reason);
     return;
   }
+  /* Streams the viewer cannot have: said, never silently left out. */
+  g_auto (GStrv) dropped = NULL;
+  if (gst_structure_get (reply, "dropped", G_TYPE_STRV, &dropped, NULL))
+    for (guint i = 0; dropped[i]; i++)
+      log (G_LOG_LEVEL_WARNING,
+           "session " + id_ + (path_.empty () ? "" : " on " + path_) + ": " + dropped[i]);
   if (gst_structure_has_name (reply, "gw-result"))
     return; /* the answer to our offer was applied */
   const gchar *sdp = gst_structure_get_string (reply, "sdp");
@@ -323,8 +329,9 @@ ReaderSession::set_answer (const std::string &sdp, std::string &reason)
   GstPromise *promise = gst_promise_new_with_change_func (
       SessionSignals::on_promise, new WeakSession (shared_from_this (), context_),
       [] (gpointer d) { delete static_cast<WeakSession *> (d); });
-  /* The reply ("gw-result") carries only an error, if any: on_reply turns an
-   * sdp-less success into nothing. */
+  /* The reply ("gw-result") carries an error, or the streams the answer
+   * does not receive: on_reply warns of those, and turns an sdp-less
+   * success into nothing else. */
   g_signal_emit_by_name (reader_, "set-answer", sdp.c_str (), promise);
   gst_promise_unref (promise);
   return true;

@@ -120,20 +120,26 @@ remove_reader (Source *src, GstElement *reader)
   gst_iterator_free (it);
 }
 
-/* A recvonly offer as a browser would send it, made by a real webrtcbin. */
+#define OPUS_CAPS                                                                                  \
+  "application/x-rtp, media=audio, encoding-name=OPUS, clock-rate=48000, payload=111"
+
+/* A recvonly offer as a browser would send it, made by a real webrtcbin:
+ * video, and audio unless @audio_caps is NULL; @max_bundle: the m-lines
+ * after the first are bundle-only. */
 static gchar *
-make_offer (gboolean with_audio, const gchar *video_caps)
+make_offer_full (const gchar *video_caps, const gchar *audio_caps, gboolean max_bundle)
 {
   GstElement *pc = gst_element_factory_make ("webrtcbin", NULL);
+  if (max_bundle)
+    g_object_set (pc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, NULL);
   GstCaps *vcaps = gst_caps_from_string (video_caps);
   GstWebRTCRTPTransceiver *trans = NULL;
   g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
                          vcaps, &trans);
   gst_clear_object (&trans);
   gst_caps_unref (vcaps);
-  if (with_audio) {
-    GstCaps *acaps = gst_caps_from_string ("application/x-rtp, media=audio, "
-                                           "encoding-name=OPUS, clock-rate=48000, payload=111");
+  if (audio_caps) {
+    GstCaps *acaps = gst_caps_from_string (audio_caps);
     g_signal_emit_by_name (pc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
                            acaps, &trans);
     gst_clear_object (&trans);
@@ -153,6 +159,12 @@ make_offer (gboolean with_audio, const gchar *video_caps)
   gst_element_set_state (pc, GST_STATE_NULL);
   gst_object_unref (pc);
   return text;
+}
+
+static gchar *
+make_offer (gboolean with_audio, const gchar *video_caps)
+{
+  return make_offer_full (video_caps, with_audio ? OPUS_CAPS : NULL, FALSE);
 }
 
 #define H264_CAPS                                                                                  \
@@ -278,6 +290,12 @@ GST_START_TEST (test_bad_offers_get_clear_errors)
       FALSE, "application/x-rtp, media=video, encoding-name=VP8, clock-rate=90000, payload=96");
   reply = answer_offer (reader, vp8);
   assert_error (reply, GW_READER_ERROR_NO_COMMON_CODEC);
+  /* The reason names the stream's codec and the offer's. */
+  GError *err = NULL;
+  gst_structure_get (reply, "error", G_TYPE_ERROR, &err, NULL);
+  fail_unless (strstr (err->message, "H.264") && strstr (err->message, "VP8/90000"),
+               "unclear reason: %s", err->message);
+  g_error_free (err);
   gst_structure_free (reply);
 
   /* The pipeline and a good reader live on. */
@@ -285,6 +303,197 @@ GST_START_TEST (test_bad_offers_get_clear_errors)
   g_autofree gchar *good = make_offer (FALSE, H264_CAPS);
   reply = answer_offer (reader, good);
   fail_unless (gst_structure_has_field (reply, "sdp"), "%" GST_PTR_FORMAT, reply);
+  gst_structure_free (reply);
+
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
+/* The answer's "dropped" list, or NULL. */
+static GStrv
+dropped_of (GstStructure *reply)
+{
+  GStrv dropped = NULL;
+  gst_structure_get (reply, "dropped", G_TYPE_STRV, &dropped, NULL);
+  return dropped;
+}
+
+static const GstSDPMedia *
+answer_media (GstSDPMessage **msg, GstStructure *reply, guint index)
+{
+  const gchar *sdp = gst_structure_get_string (reply, "sdp");
+  if (!sdp) {
+    g_autofree gchar *text = gst_structure_to_string (reply);
+    fail ("no answer: %s", text);
+  }
+  gst_sdp_message_new_from_text (sdp, msg);
+  fail_unless (index < gst_sdp_message_medias_len (*msg));
+  return gst_sdp_message_get_media (*msg, index);
+}
+
+GST_START_TEST (test_streams_left_out_are_named)
+{
+  Source src = make_source ();
+
+  /* No audio m-line: the video is answered, the audio named as left out. */
+  GstElement *reader = add_reader (&src, TRUE);
+  g_autofree gchar *video_only = make_offer_full (H264_CAPS, NULL, FALSE);
+  GstStructure *reply = answer_offer (reader, video_only);
+  GstSDPMessage *msg = NULL;
+  const GstSDPMedia *m = answer_media (&msg, reply, 0);
+  fail_unless (gst_sdp_media_get_attribute_val (m, "sendonly") != NULL);
+  gst_sdp_message_free (msg);
+  g_auto (GStrv) dropped = dropped_of (reply);
+  fail_unless (dropped && g_strv_length (dropped) == 1, "%" GST_PTR_FORMAT, reply);
+  fail_unless (strstr (dropped[0], "audio_0") && strstr (dropped[0], "Opus")
+                   && strstr (dropped[0], "none"),
+               "unclear: %s", dropped[0]);
+  gst_structure_free (reply);
+
+  /* An audio m-line without Opus: named with what it takes. */
+  reader = add_reader (&src, TRUE);
+  g_autofree gchar *pcmu = make_offer_full (
+      H264_CAPS, "application/x-rtp, media=audio, encoding-name=PCMU, clock-rate=8000, payload=0",
+      FALSE);
+  reply = answer_offer (reader, pcmu);
+  m = answer_media (&msg, reply, 1);
+  fail_if (gst_sdp_media_get_attribute_val (m, "sendonly") != NULL, "audio sent");
+  gst_sdp_message_free (msg);
+  g_auto (GStrv) dropped2 = dropped_of (reply);
+  fail_unless (dropped2 && g_strv_length (dropped2) == 1, "%" GST_PTR_FORMAT, reply);
+  fail_unless (strstr (dropped2[0], "audio_0") && strstr (dropped2[0], "PCMU/8000"), "unclear: %s",
+               dropped2[0]);
+  gst_structure_free (reply);
+
+  /* Every stream served, bundle-only audio m-line included: nothing named. */
+  reader = add_reader (&src, TRUE);
+  g_autofree gchar *both = make_offer_full (H264_CAPS, OPUS_CAPS, TRUE);
+  fail_unless (strstr (both, "a=bundle-only") != NULL, "not a bundle-only offer:\n%s", both);
+  reply = answer_offer (reader, both);
+  m = answer_media (&msg, reply, 1);
+  fail_unless (gst_sdp_media_get_attribute_val (m, "sendonly") != NULL, "audio not sent");
+  gst_sdp_message_free (msg);
+  fail_if (gst_structure_has_field (reply, "dropped"), "%" GST_PTR_FORMAT, reply);
+  gst_structure_free (reply);
+
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_low_payload_type_is_answered)
+{
+  /* Chromium offers some H.264 profiles (High 4:4:4 among them) on payload
+   * types below 96, outside the payloaders' template range: webrtcbin must
+   * still find our send pad for that m-line. The test source is High 4:4:4
+   * (x264enc fed videotestsrc's default Y444). */
+  Source src = make_source ();
+  GstElement *reader = add_reader (&src, FALSE);
+  g_autofree gchar *offer
+      = make_offer_full ("application/x-rtp, media=video, encoding-name=H264, clock-rate=90000, "
+                         "payload=35, packetization-mode=(string)1, "
+                         "profile-level-id=(string)f4001f",
+                         NULL, FALSE);
+  GstStructure *reply = answer_offer (reader, offer);
+  GstSDPMessage *msg = NULL;
+  const GstSDPMedia *video = answer_media (&msg, reply, 0);
+  fail_unless (gst_sdp_media_get_attribute_val (video, "sendonly") != NULL, "video not sent");
+  fail_unless_equals_string (gst_sdp_media_get_format (video, 0), "35");
+  fail_unless_equals_string (gst_sdp_media_get_attribute_val (video, "rtpmap"), "35 H264/90000");
+  gst_sdp_message_free (msg);
+  gst_structure_free (reply);
+  fail_on_bus_error (&src);
+  free_source (&src);
+}
+GST_END_TEST;
+
+/* Emits @signal (create-offer / set-answer) and waits (bounded) for the
+ * reply. */
+static GstStructure *
+call_reader (GstElement *reader, const gchar *signal, const gchar *sdp)
+{
+  GstPromise *p = gst_promise_new ();
+  if (sdp)
+    g_signal_emit_by_name (reader, signal, sdp, p);
+  else
+    g_signal_emit_by_name (reader, signal, p);
+  for (int i = 0; i < 200 && gst_promise_wait (p) == GST_PROMISE_RESULT_PENDING; i++)
+    g_usleep (50 * 1000);
+  fail_unless_equals_int (gst_promise_wait (p), GST_PROMISE_RESULT_REPLIED);
+  GstStructure *s = gst_structure_copy (gst_promise_get_reply (p));
+  gst_promise_unref (p);
+  return s;
+}
+
+/* A real webrtcbin's answer to @offer, with the direction of its m-line
+ * @inactive (if not -1) made inactive. */
+static gchar *
+peer_answer (const gchar *offer, gint inactive)
+{
+  GstElement *pc = gst_element_factory_make ("webrtcbin", NULL);
+  g_object_set (pc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, NULL);
+  gst_element_set_state (pc, GST_STATE_READY);
+  GstSDPMessage *msg = NULL;
+  gst_sdp_message_new_from_text (offer, &msg);
+  GstWebRTCSessionDescription *desc
+      = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_OFFER, msg);
+  GstPromise *p = gst_promise_new ();
+  g_signal_emit_by_name (pc, "set-remote-description", desc, p);
+  fail_unless_equals_int (gst_promise_wait (p), GST_PROMISE_RESULT_REPLIED);
+  gst_promise_unref (p);
+  gst_webrtc_session_description_free (desc);
+  p = gst_promise_new ();
+  g_signal_emit_by_name (pc, "create-answer", NULL, p);
+  fail_unless_equals_int (gst_promise_wait (p), GST_PROMISE_RESULT_REPLIED);
+  GstWebRTCSessionDescription *answer = NULL;
+  gst_structure_get (gst_promise_get_reply (p), "answer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION,
+                     &answer, NULL);
+  fail_unless (answer != NULL);
+  gst_promise_unref (p);
+  if (inactive >= 0) {
+    GstSDPMedia *m = (GstSDPMedia *)gst_sdp_message_get_media (answer->sdp, inactive);
+    for (guint i = gst_sdp_media_attributes_len (m); i > 0; i--)
+      if (g_strcmp0 (gst_sdp_media_get_attribute (m, i - 1)->key, "recvonly") == 0)
+        gst_sdp_media_remove_attribute (m, i - 1);
+    gst_sdp_media_add_attribute (m, "inactive", NULL);
+  }
+  gchar *text = gst_sdp_message_as_text (answer->sdp);
+  gst_webrtc_session_description_free (answer);
+  gst_element_set_state (pc, GST_STATE_NULL);
+  gst_object_unref (pc);
+  return text;
+}
+
+GST_START_TEST (test_streams_an_answer_refuses_are_named)
+{
+  Source src = make_source ();
+
+  /* Our offer, the peer's answer with the audio inactive. */
+  GstElement *reader = add_reader (&src, TRUE);
+  GstStructure *reply = call_reader (reader, "create-offer", NULL);
+  const gchar *offer = gst_structure_get_string (reply, "sdp");
+  fail_unless (offer != NULL, "no offer: %" GST_PTR_FORMAT, reply);
+  g_autofree gchar *answer = peer_answer (offer, 1);
+  gst_structure_free (reply);
+  reply = call_reader (reader, "set-answer", answer);
+  fail_unless (gst_structure_has_name (reply, "gw-result"));
+  fail_if (gst_structure_has_field (reply, "error"), "%" GST_PTR_FORMAT, reply);
+  g_auto (GStrv) dropped = dropped_of (reply);
+  fail_unless (dropped && g_strv_length (dropped) == 1, "answer:\n%s", answer);
+  fail_unless (strstr (dropped[0], "audio_0") && strstr (dropped[0], "Opus")
+                   && strstr (dropped[0], "m-line 1"),
+               "unclear: %s", dropped[0]);
+  gst_structure_free (reply);
+
+  /* An answer that receives both: nothing named. */
+  reader = add_reader (&src, TRUE);
+  reply = call_reader (reader, "create-offer", NULL);
+  g_autofree gchar *good = peer_answer (gst_structure_get_string (reply, "sdp"), -1);
+  gst_structure_free (reply);
+  reply = call_reader (reader, "set-answer", good);
+  fail_if (gst_structure_has_field (reply, "error"), "%" GST_PTR_FORMAT, reply);
+  fail_if (gst_structure_has_field (reply, "dropped"), "%" GST_PTR_FORMAT, reply);
   gst_structure_free (reply);
 
   fail_on_bus_error (&src);
@@ -497,6 +706,9 @@ gwreaderbin_suite (void)
   tcase_add_test (tc, test_answer_sends_h264_and_opus);
   tcase_add_test (tc, test_answer_sends_h265);
   tcase_add_test (tc, test_bad_offers_get_clear_errors);
+  tcase_add_test (tc, test_streams_left_out_are_named);
+  tcase_add_test (tc, test_streams_an_answer_refuses_are_named);
+  tcase_add_test (tc, test_low_payload_type_is_answered);
   tcase_add_test (tc, test_reader_error_stays_in_reader);
   tcase_add_test (tc, test_fifty_readers_come_and_go);
   tcase_add_test (tc, test_readers_removed_while_negotiating);

@@ -4,6 +4,8 @@
 #include "gwreaderbin.h"
 #include "gwsdp.h"
 
+#include <gst/webrtc/webrtc.h>
+
 /* Media sections shaped like Chromium's recvonly offer. */
 #define SESSION                                                                                    \
   "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"                                            \
@@ -220,6 +222,235 @@ GST_START_TEST (test_choose_h265)
 }
 GST_END_TEST;
 
+/* aiortc's default audio+video offer: BUNDLE, but every m-line gathered by
+ * its own ICE agent (own ufrag, password and candidates). */
+#define AIORTC_OFFER                                                                               \
+  "v=0\r\no=- 3912345678 3912345678 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"                            \
+  "a=group:BUNDLE 0 1\r\na=msid-semantic:WMS *\r\n"                                                \
+  "m=video 40001 UDP/TLS/RTP/SAVPF 97 98 99 100 101 102\r\n"                                       \
+  "c=IN IP4 10.99.0.2\r\na=recvonly\r\na=mid:0\r\na=rtcp-mux\r\n"                                  \
+  "a=rtpmap:97 VP8/90000\r\na=rtpmap:98 rtx/90000\r\na=fmtp:98 apt=97\r\n"                         \
+  "a=rtpmap:99 H264/90000\r\n"                                                                     \
+  "a=fmtp:99 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n"           \
+  "a=rtpmap:100 rtx/90000\r\na=fmtp:100 apt=99\r\n"                                                \
+  "a=rtpmap:101 H264/90000\r\n"                                                                    \
+  "a=fmtp:101 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n"          \
+  "a=rtpmap:102 rtx/90000\r\na=fmtp:102 apt=101\r\n"                                               \
+  "a=candidate:a1 1 udp 2130706431 10.99.0.2 40001 typ host\r\na=end-of-candidates\r\n"            \
+  "a=ice-ufrag:vVVV\r\na=ice-pwd:videovideovideovideovid\r\n"                                      \
+  "a=fingerprint:sha-256 "                                                                         \
+  "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:"  \
+  "99\r\na=setup:actpass\r\n"                                                                      \
+  "m=audio 40002 UDP/TLS/RTP/SAVPF 96 0 8\r\n"                                                     \
+  "c=IN IP4 10.99.0.2\r\na=recvonly\r\na=mid:1\r\na=rtcp-mux\r\n"                                  \
+  "a=rtpmap:96 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"                   \
+  "a=candidate:b1 1 udp 2130706431 10.99.0.2 40002 typ host\r\na=end-of-candidates\r\n"            \
+  "a=ice-ufrag:aAAA\r\na=ice-pwd:audioaudioaudioaudioaud\r\n"                                      \
+  "a=fingerprint:sha-256 "                                                                         \
+  "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:"  \
+  "99\r\na=setup:actpass\r\n"
+
+/* What webrtcbin offers with bundle-policy=max-bundle: the m-lines after the
+ * first are bundle-only (port 0, a=bundle-only, RFC 8843). */
+#define MAX_BUNDLE_OFFER                                                                           \
+  "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=ice-options:trickle\r\n"                     \
+  "a=group:BUNDLE video0 audio1\r\n"                                                               \
+  "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=setup:actpass\r\n"                      \
+  "a=ice-ufrag:mmmm\r\na=ice-pwd:maxbundlemaxbundlemaxbu\r\n"                                      \
+  "a=rtcp-mux\r\na=rtcp-rsize\r\na=recvonly\r\n"                                                   \
+  "a=rtpmap:96 H264/90000\r\n"                                                                     \
+  "a=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\n"                                     \
+  "a=mid:video0\r\na=fingerprint:sha-256 "                                                         \
+  "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:"  \
+  "99\r\n"                                                                                         \
+  "m=audio 0 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=bundle-only\r\n"                       \
+  "a=setup:actpass\r\na=ice-ufrag:mmmm\r\na=ice-pwd:maxbundlemaxbundlemaxbu\r\n"                   \
+  "a=rtcp-mux\r\na=rtcp-rsize\r\na=recvonly\r\na=rtpmap:111 OPUS/48000/2\r\n"                      \
+  "a=mid:audio1\r\na=fingerprint:sha-256 "                                                         \
+  "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:"  \
+  "99\r\n"
+
+static guint
+count_attributes (const GstSDPMedia *media, const gchar *key)
+{
+  guint n = 0;
+  for (guint i = 0; i < gst_sdp_media_attributes_len (media); i++)
+    if (g_strcmp0 (gst_sdp_media_get_attribute (media, i)->key, key) == 0)
+      n++;
+  return n;
+}
+
+/* Gives @sdp (taken) to a fresh webrtcbin as the remote offer; returns its
+ * error message, or NULL when webrtcbin took it. */
+static gchar *
+webrtcbin_takes_offer (GstSDPMessage *sdp)
+{
+  GstElement *webrtc = gst_element_factory_make ("webrtcbin", NULL);
+  fail_unless (webrtc != NULL, "webrtcbin is missing");
+  g_object_set (webrtc, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, NULL);
+  fail_unless (gst_element_set_state (webrtc, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE);
+  GstWebRTCSessionDescription *desc
+      = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_OFFER, sdp);
+  GstPromise *promise = gst_promise_new ();
+  g_signal_emit_by_name (webrtc, "set-remote-description", desc, promise);
+  fail_unless_equals_int (gst_promise_wait (promise), GST_PROMISE_RESULT_REPLIED);
+  const GstStructure *reply = gst_promise_get_reply (promise);
+  gchar *message = NULL;
+  GError *err = NULL;
+  if (reply && gst_structure_get (reply, "error", G_TYPE_ERROR, &err, NULL)) {
+    message = g_strdup (err->message);
+    g_error_free (err);
+  }
+  gst_promise_unref (promise);
+  gst_webrtc_session_description_free (desc);
+  gst_element_set_state (webrtc, GST_STATE_NULL);
+  gst_object_unref (webrtc);
+  return message;
+}
+
+GST_START_TEST (test_bundle_with_per_mline_credentials)
+{
+  /* As offered, webrtcbin refuses it: the reason this normalisation exists. */
+  GstSDPMessage *raw = NULL;
+  gst_sdp_message_new_from_text (AIORTC_OFFER, &raw);
+  fail_unless (raw != NULL);
+  g_autofree gchar *refused = webrtcbin_takes_offer (raw);
+  fail_unless (refused && strstr (refused, "ice-ufrag"), "webrtcbin took it: %s", refused);
+
+  GstSDPMessage *offer = parse_ok (AIORTC_OFFER);
+  const GstSDPMedia *video = gst_sdp_message_get_media (offer, 0);
+  const GstSDPMedia *audio = gst_sdp_message_get_media (offer, 1);
+  /* The tagged m-line (mid 0) is untouched... */
+  fail_unless_equals_string (gst_sdp_media_get_attribute_val (video, "ice-ufrag"), "vVVV");
+  fail_unless_equals_int (count_attributes (video, "candidate"), 1);
+  /* ...the other takes its credentials and drops the candidates of the
+   * agent aiortc stops once the answer bundles. */
+  fail_unless_equals_string (gst_sdp_media_get_attribute_val (audio, "ice-ufrag"), "vVVV");
+  fail_unless_equals_string (gst_sdp_media_get_attribute_val (audio, "ice-pwd"),
+                             "videovideovideovideovid");
+  fail_unless_equals_int (count_attributes (audio, "ice-ufrag"), 1);
+  fail_unless_equals_int (count_attributes (audio, "candidate"), 0);
+  fail_unless_equals_int (count_attributes (audio, "end-of-candidates"), 0);
+  /* Normalising again changes nothing. */
+  fail_unless_equals_int (gw_sdp_normalize_bundle (offer), 0);
+
+  /* Both streams have an m-line. */
+  GwStreamFormat streams[2] = {
+    format_of ("video/x-h264, stream-format=byte-stream, alignment=au, "
+               "profile=constrained-baseline"),
+    format_of ("audio/x-opus"),
+  };
+  GwOfferChoice choices[2];
+  gboolean chosen[2];
+  fail_unless_equals_int (gw_sdp_choose (offer, streams, 2, choices, chosen), 2);
+  fail_unless_equals_int (choices[0].mline, 0);
+  fail_unless_equals_int (choices[0].pt, 101);
+  fail_unless_equals_int (choices[1].mline, 1);
+  fail_unless_equals_int (choices[1].pt, 96);
+
+  /* And webrtcbin takes the normalised offer. */
+  g_autofree gchar *error = webrtcbin_takes_offer (offer);
+  fail_unless (error == NULL, "webrtcbin refused the normalised offer: %s", error);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_bundle_only_is_not_refused)
+{
+  GstSDPMessage *offer = parse_ok (MAX_BUNDLE_OFFER);
+  fail_if (gw_sdp_media_is_bundle_only (offer, 0));
+  fail_unless (gw_sdp_media_is_bundle_only (offer, 1));
+  fail_if (gw_sdp_media_is_bundle_only (offer, 2));
+  GwStreamFormat streams[2] = {
+    format_of ("video/x-h264, stream-format=byte-stream, alignment=au, "
+               "profile=constrained-baseline"),
+    format_of ("audio/x-opus"),
+  };
+  GwOfferChoice choices[2];
+  gboolean chosen[2];
+  fail_unless_equals_int (gw_sdp_choose (offer, streams, 2, choices, chosen), 2);
+  fail_unless_equals_int (choices[1].mline, 1);
+  fail_unless_equals_int (choices[1].pt, 111);
+  /* An audio-only stream is served on the bundle-only m-line too. */
+  fail_unless_equals_int (gw_sdp_choose (offer, &streams[1], 1, choices, chosen), 1);
+  fail_unless_equals_int (choices[0].mline, 1);
+  gst_sdp_message_free (offer);
+
+  /* Bundle-only with only the group's tagged m-line carrying ICE and DTLS
+   * attributes: the member gets them, the offer parses and is served. */
+  GString *bare = g_string_new (MAX_BUNDLE_OFFER);
+  const gchar *audio_at = strstr (bare->str, "m=audio");
+  gsize from = audio_at - bare->str;
+  g_autofree gchar *audio = g_strdup (bare->str + from);
+  g_string_truncate (bare, from);
+  g_auto (GStrv) lines = g_strsplit (audio, "\r\n", -1);
+  for (guint i = 0; lines[i]; i++) {
+    if (!*lines[i] || g_str_has_prefix (lines[i], "a=ice-")
+        || g_str_has_prefix (lines[i], "a=setup") || g_str_has_prefix (lines[i], "a=fingerprint"))
+      continue;
+    g_string_append_printf (bare, "%s\r\n", lines[i]);
+  }
+  offer = parse_ok (bare->str);
+  g_string_free (bare, TRUE);
+  const GstSDPMedia *m = gst_sdp_message_get_media (offer, 1);
+  fail_unless_equals_string (gst_sdp_media_get_attribute_val (m, "ice-ufrag"), "mmmm");
+  fail_unless_equals_string (gst_sdp_media_get_attribute_val (m, "setup"), "actpass");
+  fail_unless (gst_sdp_media_get_attribute_val (m, "fingerprint") != NULL);
+  fail_unless_equals_int (gw_sdp_choose (offer, streams, 2, choices, chosen), 2);
+  g_autofree gchar *error = webrtcbin_takes_offer (offer);
+  fail_unless (error == NULL, "webrtcbin refused the offer: %s", error);
+
+  /* Port 0 without a=bundle-only, or with its mid outside any BUNDLE group,
+   * stays a refused m-line. */
+  gchar *text = g_strdup (MAX_BUNDLE_OFFER);
+  gchar *attr = strstr (text, "a=bundle-only");
+  memcpy (attr, "a=bundle-xxxx", strlen ("a=bundle-only"));
+  offer = parse_ok (text);
+  fail_if (gw_sdp_media_is_bundle_only (offer, 1));
+  fail_unless_equals_int (gw_sdp_choose (offer, &streams[1], 1, choices, chosen), 0);
+  gst_sdp_message_free (offer);
+  g_free (text);
+  text = g_strdup (MAX_BUNDLE_OFFER);
+  gchar *group = strstr (text, "BUNDLE video0 audio1");
+  memcpy (group, "BUNDLE video0 audioX", strlen ("BUNDLE video0 audio1"));
+  offer = parse_ok (text);
+  fail_if (gw_sdp_media_is_bundle_only (offer, 1));
+  fail_unless_equals_int (gw_sdp_choose (offer, &streams[1], 1, choices, chosen), 0);
+  gst_sdp_message_free (offer);
+  g_free (text);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_describe_for_people)
+{
+  GwStreamFormat f = format_of ("video/x-h264, stream-format=byte-stream, alignment=au, "
+                                "profile=high-4:4:4, level=(string)3");
+  g_autofree gchar *stream = gw_sdp_describe_stream (&f);
+  fail_unless (g_str_has_prefix (stream, "H.264 (") && strstr (stream, "packetization-mode=1")
+                   && strstr (stream, "profile-level-id=f4001e"),
+               "%s", stream);
+  GwStreamFormat opus = format_of ("audio/x-opus");
+  g_autofree gchar *audio_stream = gw_sdp_describe_stream (&opus);
+  fail_unless_equals_string (audio_stream, "Opus");
+
+  /* Each codec once, the fmtp where the codec's rules read it. */
+  GstSDPMessage *offer = parse_ok (AIORTC_OFFER);
+  g_autofree gchar *video = gw_sdp_describe_offer (offer, TRUE);
+  fail_unless_equals_string (video, "VP8/90000, RTX/90000, H264/90000 "
+                                    "(level-asymmetry-allowed=1;packetization-mode=1;"
+                                    "profile-level-id=42001f), H264/90000 "
+                                    "(level-asymmetry-allowed=1;packetization-mode=1;"
+                                    "profile-level-id=42e01f)");
+  g_autofree gchar *audio = gw_sdp_describe_offer (offer, FALSE);
+  fail_unless_equals_string (audio, "OPUS/48000, PCMU/8000, PCMA/8000");
+  gst_sdp_message_free (offer);
+
+  offer = parse_ok (SESSION VIDEO_CHROME);
+  g_autofree gchar *none = gw_sdp_describe_offer (offer, FALSE);
+  fail_unless_equals_string (none, "none");
+  gst_sdp_message_free (offer);
+}
+GST_END_TEST;
+
 static Suite *
 gwsdp_suite (void)
 {
@@ -231,6 +462,9 @@ gwsdp_suite (void)
   tcase_add_test (tc, test_choose_nothing_to_serve);
   tcase_add_test (tc, test_rtp_caps);
   tcase_add_test (tc, test_choose_h265);
+  tcase_add_test (tc, test_bundle_with_per_mline_credentials);
+  tcase_add_test (tc, test_bundle_only_is_not_refused);
+  tcase_add_test (tc, test_describe_for_people);
   return s;
 }
 
