@@ -3,6 +3,7 @@
 #include "gwsdp.h"
 #include "gwwhepserver.h"
 
+#include <algorithm>
 #include <set>
 
 namespace gw {
@@ -210,8 +211,8 @@ Manager::paths () const
 
 std::shared_ptr<Session>
 Manager::create_session (const std::string &path_name, SessionRole role,
-                         const std::string &remote_offer, const SessionEvents &events,
-                         guint &status, std::string &reason)
+                         const std::string &remote_offer, const std::string &remote,
+                         const SessionEvents &events, guint &status, std::string &reason)
 {
   auto path = valid_path_name (path_name) ? find_path (path_name) : nullptr;
   if (!path) {
@@ -241,7 +242,7 @@ Manager::create_session (const std::string &path_name, SessionRole role,
   do
     id = new_session_id ();
   while (sessions_.count (id));
-  auto session = std::make_shared<Session> (id, path_name, role, remote_offer);
+  auto session = std::make_shared<Session> (id, path_name, role, remote_offer, remote);
   session->events = events;
   std::weak_ptr<Path> weak_path = path;
   session->on_ended = [this, weak_path] (Session &s) {
@@ -261,6 +262,18 @@ Manager::find_session (const std::string &id) const
 {
   auto it = sessions_.find (id);
   return it == sessions_.end () ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Session> >
+Manager::sessions () const
+{
+  std::vector<std::shared_ptr<Session> > out;
+  for (const auto &kv : sessions_)
+    out.push_back (kv.second);
+  std::stable_sort (out.begin (), out.end (), [] (const auto &a, const auto &b) {
+    return a->created_us () < b->created_us ();
+  });
+  return out;
 }
 
 void

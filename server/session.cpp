@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include "gwcodec.h"
 #include "path.h"
 
 namespace gw {
@@ -41,9 +42,33 @@ private:
 
 } // namespace
 
-Session::Session (std::string id, std::string path, SessionRole role, std::string remote_offer)
-    : ReaderSession (std::move (id), std::move (path), role, std::move (remote_offer))
+Session::Session (std::string id, std::string path, SessionRole role, std::string remote_offer,
+                  std::string remote)
+    : ReaderSession (std::move (id), std::move (path), role, std::move (remote_offer)),
+      remote_ (std::move (remote)), created_real_us_ (g_get_real_time ())
 {
+}
+
+std::vector<SessionTrack>
+Session::tracks () const
+{
+  std::vector<SessionTrack> out;
+  GstElement *r = reader ();
+  if (!r || closed ())
+    return out;
+  GstIterator *it = gst_element_iterate_sink_pads (r);
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
+    GstPad *pad = GST_PAD (g_value_get_object (&item));
+    g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
+    const GwCodecInfo *info = caps ? gw_codec_from_caps (caps) : nullptr;
+    if (info)
+      out.push_back ({ info->video ? "video" : "audio", info->encoding_name });
+    g_value_reset (&item);
+  }
+  g_value_unset (&item);
+  gst_iterator_free (it);
+  return out;
 }
 
 bool

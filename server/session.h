@@ -11,15 +11,48 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace gw {
 
 class Path;
 
+/* One medium a session sends, as the sessions API shows it. */
+struct SessionTrack
+{
+  std::string media; /* "video" or "audio" */
+  std::string codec; /* the codec table's RTP encoding name: "H264", "OPUS"... */
+};
+
 class Session : public ReaderSession
 {
 public:
-  Session (std::string id, std::string path, SessionRole role, std::string remote_offer);
+  /* @remote: the client's address:port (for the API and hooks). */
+  Session (std::string id, std::string path, SessionRole role, std::string remote_offer,
+           std::string remote);
+
+  /* "whep" (the client offered) or "ws" (the websocket protocol: the
+   * gateway offered). */
+  const char *
+  kind () const
+  {
+    return role () == SessionRole::Answerer ? "whep" : "ws";
+  }
+  const std::string &
+  remote () const
+  {
+    return remote_;
+  }
+  /* Wall-clock time of creation, microseconds since the Unix epoch. */
+  gint64
+  created_real_us () const
+  {
+    return created_real_us_;
+  }
+  /* What the reader sends, read from the caps its pads negotiated with the
+   * path's streams; empty before it is attached. Every track is passed
+   * through as the camera sends it (the gateway does not transcode). */
+  std::vector<SessionTrack> tracks () const;
 
   /* Installed by the session's owner (the manager), run once when the
    * session ends, before events.on_closed: the owner forgets the session and
@@ -38,6 +71,8 @@ protected:
   void log (GLogLevelFlags level, const std::string &message) const override;
 
 private:
+  std::string remote_;
+  gint64 created_real_us_;
   std::shared_ptr<SessionHost> path_host_;
 };
 

@@ -117,7 +117,8 @@ std::unique_ptr<Reader>
 reader (const char *id)
 {
   auto r = std::unique_ptr<Reader> (new Reader ());
-  r->session = std::make_shared<gw::Session> (id, "cam", gw::SessionRole::Offerer, "");
+  r->session
+      = std::make_shared<gw::Session> (id, "cam", gw::SessionRole::Offerer, "", "192.0.2.1:1234");
   Reader *raw = r.get ();
   r->session->events.on_error = [raw] (guint status, const std::string &reason) {
     raw->status = status;
