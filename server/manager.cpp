@@ -245,6 +245,19 @@ Manager::create_session (const std::string &path_name, SessionRole role,
   auto session = std::make_shared<Session> (id, path_name, role, remote_offer, remote);
   session->events = events;
   std::weak_ptr<Path> weak_path = path;
+  /* The path hears when its viewer's connection is up (run-on-read). */
+  std::weak_ptr<Session> weak_session = session;
+  session->events.on_state
+      = [weak_path, weak_session, on_state = events.on_state] (const std::string &state) {
+          if (state == "connected") {
+            auto p = weak_path.lock ();
+            auto s = weak_session.lock ();
+            if (p && s)
+              p->reader_connected (*s);
+          }
+          if (on_state)
+            on_state (state);
+        };
   session->on_ended = [this, weak_path] (Session &s) {
     if (auto p = weak_path.lock ())
       p->remove_reader (&s);
