@@ -234,6 +234,7 @@ HttpCore::ws_message (WsClient *c, SoupWebsocketDataType type, GBytes *data)
     std::string reason;
     if (!session->set_answer (m.sdp, reason))
       return ws_fail (c, 400, reason.empty () ? "the answer was refused" : reason, policy);
+    session->set_remote_answer (m.sdp);
     break;
   }
   case wsproto::Type::Candidate:

@@ -245,8 +245,16 @@ Manager::create_session (const std::string &path_name, SessionRole role,
   auto session = std::make_shared<Session> (id, path_name, role, remote_offer, remote);
   session->events = events;
   std::weak_ptr<Path> weak_path = path;
-  /* The path hears when its viewer's connection is up (run-on-read). */
+  /* The path hears when its viewer's connection is up (run-on-read); the
+   * session keeps its description (for its tracks). */
   std::weak_ptr<Session> weak_session = session;
+  session->events.on_description
+      = [weak_session, on_description = events.on_description] (const std::string &sdp) {
+          if (auto s = weak_session.lock ())
+            s->set_local_description (sdp);
+          if (on_description)
+            on_description (sdp);
+        };
   session->events.on_state
       = [weak_path, weak_session, on_state = events.on_state] (const std::string &state) {
           if (state == "connected") {

@@ -3,6 +3,8 @@
 #include "gwcodec.h"
 #include "path.h"
 
+#include <gst/sdp/sdp.h>
+
 namespace gw {
 
 namespace {
@@ -49,25 +51,56 @@ Session::Session (std::string id, std::string path, SessionRole role, std::strin
 {
 }
 
+namespace {
+
+/* The codec of @media's first payload type: from its a=rtpmap, else its
+ * static payload type. */
+const GwCodecInfo *
+media_codec (const GstSDPMedia *media)
+{
+  if (gst_sdp_media_formats_len (media) == 0)
+    return nullptr;
+  std::string pt = gst_sdp_media_get_format (media, 0);
+  for (guint i = 0; i < gst_sdp_media_attributes_len (media); i++) {
+    const GstSDPAttribute *a = gst_sdp_media_get_attribute (media, i);
+    if (g_strcmp0 (a->key, "rtpmap") != 0 || !a->value)
+      continue;
+    std::string v = a->value;
+    if (v.compare (0, pt.size () + 1, pt + " ") != 0)
+      continue;
+    /* "96 H264/90000[/channels]" */
+    g_auto (GStrv) parts = g_strsplit (v.c_str () + pt.size () + 1, "/", 3);
+    if (!parts[0] || !parts[1])
+      return nullptr;
+    return gw_codec_from_encoding (g_strstrip (parts[0]),
+                                   (guint)g_ascii_strtoull (parts[1], NULL, 10));
+  }
+  guint64 n = 0;
+  if (g_ascii_string_to_unsigned (pt.c_str (), 10, 0, 127, &n, NULL))
+    return gw_codec_from_static_pt ((guint)n);
+  return nullptr;
+}
+
+} // namespace
+
 std::vector<SessionTrack>
 Session::tracks () const
 {
   std::vector<SessionTrack> out;
-  GstElement *r = reader ();
-  if (!r || closed ())
+  /* An answer says what was agreed; an offer not yet answered, what is
+   * proposed. */
+  const std::string &text = !remote_answer_.empty () ? remote_answer_ : local_sdp_;
+  GstSDPMessage *sdp = NULL;
+  if (text.empty () || gst_sdp_message_new_from_text (text.c_str (), &sdp) != GST_SDP_OK)
     return out;
-  GstIterator *it = gst_element_iterate_sink_pads (r);
-  GValue item = G_VALUE_INIT;
-  while (gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
-    GstPad *pad = GST_PAD (g_value_get_object (&item));
-    g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
-    const GwCodecInfo *info = caps ? gw_codec_from_caps (caps) : nullptr;
-    if (info)
+  for (guint i = 0; i < gst_sdp_message_medias_len (sdp); i++) {
+    const GstSDPMedia *m = gst_sdp_message_get_media (sdp, i);
+    if (gst_sdp_media_get_port (m) == 0 || gst_sdp_media_get_attribute_val (m, "inactive"))
+      continue; /* rejected */
+    if (const GwCodecInfo *info = media_codec (m))
       out.push_back ({ info->video ? "video" : "audio", info->encoding_name });
-    g_value_reset (&item);
   }
-  g_value_unset (&item);
-  gst_iterator_free (it);
+  gst_sdp_message_free (sdp);
   return out;
 }
 

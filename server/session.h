@@ -49,10 +49,24 @@ public:
   {
     return created_real_us_;
   }
-  /* What the reader sends, read from the caps its pads negotiated with the
-   * path's streams; empty before it is attached. Every track is passed
-   * through as the camera sends it (the gateway does not transcode). */
+  /* What the session sends: the media its negotiation kept (the m-lines
+   * of its answer, or of its offer until the client's answer accepts or
+   * rejects them), with the codec of each; empty before negotiation. Every
+   * track is passed through as the camera sends it (the gateway does not
+   * transcode). */
   std::vector<SessionTrack> tracks () const;
+  /* The gateway's description (the answer, or the offer), once made. */
+  void
+  set_local_description (const std::string &sdp)
+  {
+    local_sdp_ = sdp;
+  }
+  /* The client's answer to the gateway's offer (websocket). */
+  void
+  set_remote_answer (const std::string &sdp)
+  {
+    remote_answer_ = sdp;
+  }
 
   /* Installed by the session's owner (the manager), run once when the
    * session ends, before events.on_closed: the owner forgets the session and
@@ -72,6 +86,7 @@ protected:
 
 private:
   std::string remote_;
+  std::string local_sdp_, remote_answer_;
   gint64 created_real_us_;
   std::shared_ptr<SessionHost> path_host_;
 };
