@@ -95,8 +95,11 @@ Session::tracks () const
     return out;
   for (guint i = 0; i < gst_sdp_message_medias_len (sdp); i++) {
     const GstSDPMedia *m = gst_sdp_message_get_media (sdp, i);
-    if (gst_sdp_media_get_port (m) == 0 || gst_sdp_media_get_attribute_val (m, "inactive"))
-      continue; /* rejected */
+    /* Port 0 rejects an m-line, unless it is bundled (RFC 9143: an offer's
+     * bundle-only m-lines have port 0 too). */
+    if ((gst_sdp_media_get_port (m) == 0 && !gst_sdp_media_get_attribute_val (m, "bundle-only"))
+        || gst_sdp_media_get_attribute_val (m, "inactive"))
+      continue;
     if (const GwCodecInfo *info = media_codec (m))
       out.push_back ({ info->video ? "video" : "audio", info->encoding_name });
   }
