@@ -1,7 +1,7 @@
 /* Path hooks: the commands a path runs when its source becomes ready
  * (run-on-ready), stops being ready (run-on-not-ready), and when a viewer
  * starts (run-on-read: its peer connection is up) and stops reading
- * (run-on-unread). Configured per path (conf.h PathHooks).
+ * (run-on-unread). Configured per path (conf.h PathHookConfig).
  *
  * A command runs without a shell (GSubprocess, its argv split at load), in
  * the gateway's environment plus GW_PATH, GW_SESSION_ID, GW_REMOTE and
@@ -14,7 +14,7 @@
  * session for read/unread): a hook that fires while its previous run still
  * runs is not started again (and that is logged). run-on-ready is sent
  * SIGTERM when the path stops being ready (and SIGKILL if it is still
- * running KILL_AFTER_S later).
+ * running HOOK_KILL_AFTER_S later).
  *
  * Threads: main context only. Nothing here waits: starting a command is a
  * fork and exec, its output and exit arrive asynchronously. A run outlives
