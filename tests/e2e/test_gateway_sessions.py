@@ -6,18 +6,19 @@ close-after=1) with all four hooks: each appends its argv and environment
 to a file in the test's directory (run-on-ready also stays up until it gets
 SIGTERM). The API takes api-users. User-visible checks:
 - without credentials /v1/sessions, a session's URL and its kick get 401;
-- a webrtcbin WHEP viewer decodes 320x240 frames and a websocket client
-  gets the gateway's offer; GET /v1/sessions lists both (kind whep / ws,
-  path cam, the client's address, an RFC 3339 time, the state), the WHEP
-  one with its one negotiated video track (H264, passthrough; the viewer
-  offered no audio), the websocket one with the H264 and OPUS it was
-  offered; /v1/paths/cam/sessions and /v1/sessions/ID agree;
-- DELETE of the websocket session: the client gets a close frame (1000);
+- a webrtcbin WHEP viewer (video only) and a webrtcbin websocket viewer
+  (answering the gateway's video and audio offer) decode 320x240 frames;
+  GET /v1/sessions lists both, oldest first (kind whep / ws, path cam, the
+  client's address, an RFC 3339 time, connected), the WHEP one with its one
+  negotiated track (H264, passthrough), the websocket one with H264 and
+  OPUS; /v1/paths/cam/sessions and /v1/sessions/ID agree;
+- DELETE of the websocket session: its viewer gets a close frame (1000)
+  and decodes no new frame, while the WHEP viewer goes on;
 - DELETE of the WHEP session: the viewer decodes no new frame, the session
   is gone from the list, its WHEP resource answers 404; an unknown id 404;
-- the hooks ran in the order ready, read, unread, not-ready, with GW_PATH,
-  GW_SESSION_ID and GW_REMOTE as the API showed them and GW_SOURCE_STATE
-  set; run-on-ready was terminated when the path stopped; the hooks' output
+- the hooks ran in the order ready, read (WHEP), read (websocket), unread
+  (websocket), unread (WHEP), not-ready, with GW_PATH, GW_SESSION_ID and
+  GW_REMOTE as the API showed them and GW_SOURCE_STATE set; run-on-ready was terminated when the path stopped; the hooks' output
   is in the gateway's log with the path's name; the camera password is in
   no hook's argv or environment;
 - --check-config reports a hook whose program does not exist as
@@ -35,7 +36,6 @@ import subprocess
 import time
 
 import gwtest as g
-import test_gateway_hostile as th
 import test_gateway_lib as gl
 
 SECRET = "Hook-S3cret-4417"
@@ -158,13 +158,15 @@ def test(procs):
     stats = g.wait_frames(viewer, 15, 45)
     v = gl.viewer_of(stats)
     whep_id = v["location"].rsplit("/", 1)[1]
-    ws = th.WsClient(gw.port, "/cam/ws")
-    g.check(ws.status == 101, "websocket upgrade: %d" % ws.status)
-    msgs, code, closed = ws.messages(
-        timeout=15, until=lambda m: m.get("type") == "offer")
-    g.check(msgs and msgs[-1].get("type") == "offer",
-            "the websocket client got no offer: %s (closed %s, code %s)"
-            % (msgs, closed, code))
+    # The websocket viewer: the gateway offers video and audio, it answers
+    # both and decodes.
+    ws_viewer = g.start_gst_viewers(
+        procs, "ws://%s:%d/cam/ws" % (g.GW_IP, gw.port), name="ws-viewer",
+        extra=["--ws"])
+    ws_stats = g.wait_frames(ws_viewer, 15, 45)
+    g.check(gl.viewer_of(ws_stats)["audio_codec"] == "OPUS",
+            "the websocket viewer got no Opus track: %s"
+            % gl.viewer_of(ws_stats))
 
     sessions = api_json(gw, "/v1/sessions")
     g.log("sessions: %s" % json.dumps(sessions))
@@ -173,10 +175,12 @@ def test(procs):
     g.check(whep_id in by_id, "the WHEP viewer's session %s is not listed"
             % whep_id)
     ws_id = [i for i in by_id if i != whep_id][0]
+    g.check(sessions[0]["id"] == whep_id, "the list is not oldest first")
     check_session(by_id[whep_id], "whep", [("video", "H264")])
-    g.check(by_id[whep_id]["state"] == "connected",
-            "the decoding viewer's session is %r" % by_id[whep_id]["state"])
     check_session(by_id[ws_id], "ws", [("video", "H264"), ("audio", "OPUS")])
+    for i in (whep_id, ws_id):
+        g.check(by_id[i]["state"] == "connected",
+                "the decoding viewer's session %s is %r" % (i, by_id[i]["state"]))
     per_path = api_json(gw, "/v1/paths/cam/sessions")
     g.check(sorted(s["id"] for s in per_path) == sorted(by_id),
             "/v1/paths/cam/sessions lists %s" % [s["id"] for s in per_path])
@@ -185,16 +189,22 @@ def test(procs):
     st, _, _ = api(gw, "GET", "/v1/paths/nope/sessions")
     g.check(st == 404, "sessions of an unknown path: %d" % st)
 
-    # Kick the websocket client.
+    # Kick the websocket viewer: its socket is closed normally, it stops
+    # decoding, the WHEP viewer goes on.
+    gl.wait_more_frames(ws_viewer, 5, 10, "the websocket viewer before the kick")
     st, _, body = api(gw, "DELETE", "/v1/sessions/" + ws_id)
     g.check(st == 200, "DELETE the websocket session: %d %s" % (st, body))
-    _, code, closed = ws.messages(timeout=10)
-    g.check(closed and code == 1000, "the websocket was not closed normally "
-            "after the kick (closed %s, code %s)" % (closed, code))
-    ws.close()
+    ws_viewer.wait_stats(lambda s: s["viewers"][0]["ws_close"] is not None, 10,
+                         "the websocket to be closed after the kick")
+    code = gl.viewer_of(ws_viewer.latest_stats())["ws_close"]
+    g.check(code == 1000, "the websocket was closed with %s, want 1000" % code)
+    gl.assert_frozen(ws_viewer, 3, "the websocket viewer after its kick")
+    gl.wait_more_frames(viewer, 5, 10, "the WHEP viewer after the other's kick")
+    g.check([s["id"] for s in api_json(gw, "/v1/sessions")] == [whep_id],
+            "after the websocket kick the list is %s"
+            % api_json(gw, "/v1/sessions"))
 
     # Kick the WHEP viewer: it stops receiving, its session is gone.
-    gl.wait_more_frames(viewer, 5, 10, "the viewer before the kick")
     st, _, body = api(gw, "DELETE", "/v1/sessions/" + whep_id)
     g.check(st == 200, "DELETE the WHEP session: %d %s" % (st, body))
     gl.assert_frozen(viewer, 3, "after DELETE /v1/sessions/ID")
@@ -215,27 +225,24 @@ def test(procs):
                      "not-ready and the end of run-on-ready")
     g.log("hook events: %s" % ev)
     parsed = [parse_event(l) for l in ev if l.startswith("EVENT ")]
-    order = [p["name"] for p in parsed]
-    g.check(order == ["ready", "read", "unread", "not-ready"],
-            "hooks ran in the order %s" % order)
-    ready, read, unread, not_ready = parsed
-    g.check(ready["argv"] == "ready two words",
-            "run-on-ready's argv: %r" % ready["argv"])
+    order = [(p["name"], p["session"]) for p in parsed]
+    want = [("ready", ""), ("read", whep_id), ("read", ws_id), ("unread", ws_id),
+            ("unread", whep_id), ("not-ready", "")]
+    g.check(order == want, "hooks ran in the order %s, want %s" % (order, want))
+    g.check(parsed[0]["argv"] == "ready two words",
+            "run-on-ready's argv: %r" % parsed[0]["argv"])
     for p in parsed:
         g.check(p["path"] == "cam", "%s: GW_PATH %r" % (p["name"], p["path"]))
         g.check(p["state"] in ("connecting", "streaming", "retrying"),
                 "%s: GW_SOURCE_STATE %r" % (p["name"], p["state"]))
-    for p in (ready, not_ready):
-        g.check(p["session"] == "" and p["remote"] == "",
-                "%s has a session: %s" % (p["name"], p))
-    for p in (read, unread):
-        g.check(p["session"] == whep_id, "%s: GW_SESSION_ID %r, want %r"
-                % (p["name"], p["session"], whep_id))
-        g.check(p["remote"] == by_id[whep_id]["remote"],
-                "%s: GW_REMOTE %r, the API said %r"
-                % (p["name"], p["remote"], by_id[whep_id]["remote"]))
+        if p["name"] in ("ready", "not-ready"):
+            g.check(p["remote"] == "", "%s has a remote: %s" % (p["name"], p))
+        else:
+            g.check(p["remote"] == by_id[p["session"]]["remote"],
+                    "%s: GW_REMOTE %r, the API said %r"
+                    % (p["name"], p["remote"], by_id[p["session"]]["remote"]))
     env_files = [f for f in os.listdir(gw.dir) if f.startswith("env-")]
-    g.check(len(env_files) == 4, "env files: %s" % env_files)
+    g.check(len(env_files) == 6, "env files: %s" % env_files)
     for f in env_files + ["events"]:
         with open(os.path.join(gw.dir, f)) as fh:
             text = fh.read()
