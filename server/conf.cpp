@@ -232,7 +232,8 @@ load_hook (Loader &l, const char *key, std::vector<std::string> &out, GError **e
   g_autofree gchar *found = NULL;
   if (program.find ('/') != std::string::npos && !g_path_is_absolute (program.c_str ())) {
     /* Relative to the path's file, so the gateway runs from anywhere. */
-    g_autofree gchar *dir = g_path_get_dirname (l.file.c_str ());
+    g_autofree gchar *rel_dir = g_path_get_dirname (l.file.c_str ());
+    g_autofree gchar *dir = g_canonicalize_filename (rel_dir, NULL); /* from the cwd */
     g_autofree gchar *abs = g_canonicalize_filename (program.c_str (), dir);
     g_free (argv[0]);
     argv[0] = g_strdup (abs);

@@ -138,6 +138,21 @@ test_hooks ()
   g_assert_true (pc.hooks.unread.empty ());
   g_remove (file.c_str ());
 
+  /* A path file named relative to the working directory (a relative
+   * pipelines= directory). */
+  g_autofree gchar *cwd = g_get_current_dir ();
+  g_assert_cmpint (g_chdir (tmpdir.c_str ()), ==, 0);
+  write ("rel.pipeline", "[path]\nsource=rtsp://h/s\nrun-on-read=./hook.sh x\n");
+  gw::PathConfig rel;
+  GError *rel_err = NULL;
+  bool rel_ok = gw::load_path_config ("rel.pipeline", rel, &rel_err);
+  g_remove ("rel.pipeline");
+  g_assert_cmpint (g_chdir (cwd), ==, 0);
+  g_assert_no_error (rel_err);
+  g_assert_true (rel_ok);
+  g_assert_cmpuint (rel.hooks.read.size (), ==, 2);
+  g_assert_cmpstr (rel.hooks.read[0].c_str (), ==, script.c_str ());
+
   /* None configured. */
   std::string plain = write ("plain.pipeline", "[path]\nsource=rtsp://h/s\n");
   gw::PathConfig none;
