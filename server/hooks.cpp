@@ -18,7 +18,15 @@ constexpr gsize READ_CHUNK = 4096;
 
 using RunMap = std::map<std::string, std::shared_ptr<Hook::Run> >;
 
+bool exiting = false; /* main context only */
+
 } // namespace
+
+void
+hooks_exiting ()
+{
+  exiting = true;
+}
 
 struct Hook::Run
 {
@@ -154,7 +162,9 @@ Hook::fire (const std::string &key, const HookEnv &env)
     return false;
   }
   g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (
-      (GSubprocessFlags)(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE));
+      exiting
+          ? G_SUBPROCESS_FLAGS_NONE
+          : (GSubprocessFlags)(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE));
   g_subprocess_launcher_setenv (launcher, "GW_PATH", env.path.c_str (), TRUE);
   g_subprocess_launcher_setenv (launcher, "GW_SESSION_ID", env.session_id.c_str (), TRUE);
   g_subprocess_launcher_setenv (launcher, "GW_REMOTE", env.remote.c_str (), TRUE);
@@ -179,8 +189,10 @@ Hook::fire (const std::string &key, const HookEnv &env)
   run->runs = runs_;
   const gchar *pid = g_subprocess_get_identifier (proc);
   run->pid = pid ? pid : "?";
-  (*runs_)[key] = run;
   g_info ("path %s: %s started (pid %s)", path_.c_str (), name_.c_str (), run->pid.c_str ());
+  if (exiting)
+    return true;
+  (*runs_)[key] = run;
   g_subprocess_wait_async (proc, NULL, on_exit, new RunRef (run));
   read_more (run);
   return true;

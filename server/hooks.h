@@ -30,6 +30,12 @@
 
 namespace gw {
 
+/* The gateway is exiting (its main loop has ended): hooks fired from now on
+ * (the paths' shutdown runs run-on-unread and run-on-not-ready) write
+ * straight to the gateway's stdout and stderr, since nobody will read a
+ * pipe, and are not waited for. */
+void hooks_exiting ();
+
 /* After SIGTERM, how long a run may take to exit before SIGKILL. */
 constexpr guint HOOK_KILL_AFTER_S = 5;
 
