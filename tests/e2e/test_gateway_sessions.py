@@ -2,8 +2,8 @@
 """The sessions API (list, one, kick) and the path hooks, with real viewers.
 
 One on-demand camera path (H.264 + Opus, a password in its URL,
-close-after=1) with all four hooks: each appends its argv and environment
-to a file in the test's directory (run-on-ready also stays up until it gets
+close-after=1) with all four hooks (one named relative to the path file):
+each appends its argv and environment to a file in the test's directory (run-on-ready also stays up until it gets
 SIGTERM). The API takes api-users. User-visible checks:
 - without credentials /v1/sessions, a session's URL and its kick get 401;
 - a webrtcbin WHEP viewer (video only) and a webrtcbin websocket viewer
@@ -138,10 +138,10 @@ def test(procs):
     ev_file = os.path.join(gw.dir, "events")
     gw.write_path("cam", "[path]\nsource=%s\non-demand=true\nclose-after=%d\n"
                   "run-on-ready=%s ready 'two words'\n"
-                  "run-on-not-ready=%s not-ready\n"
+                  "run-on-not-ready=../hook.sh not-ready\n"
                   "run-on-read=%s read\n"
                   "run-on-unread=%s unread\n"
-                  % (source, CLOSE_AFTER, hook, hook, hook, hook))
+                  % (source, CLOSE_AFTER, hook, hook, hook))
     gw.start()
 
     # The API's credentials are required.
