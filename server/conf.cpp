@@ -213,6 +213,48 @@ load_credentials (Loader &l, const char *users_key, const char *tokens_key, Cred
   return true;
 }
 
+/* A hook command: split like a shell word list (quotes, backslashes; no
+ * variables, no globs: it runs without a shell), its program found. An
+ * empty value is no hook. */
+bool
+load_hook (Loader &l, const char *key, std::vector<std::string> &out, GError **error)
+{
+  out.clear ();
+  std::string v = l.str (key);
+  if (v.empty ())
+    return true;
+  gint argc = 0;
+  g_auto (GStrv) argv = NULL;
+  g_autoptr (GError) err = NULL;
+  if (!g_shell_parse_argv (v.c_str (), &argc, &argv, &err))
+    return l.fail (error, key, "cannot split the command: %s", err->message);
+  std::string program = argv[0];
+  g_autofree gchar *found = NULL;
+  if (program.find ('/') != std::string::npos && !g_path_is_absolute (program.c_str ())) {
+    /* Relative to the path's file, so the gateway runs from anywhere. */
+    g_autofree gchar *rel_dir = g_path_get_dirname (l.file.c_str ());
+    g_autofree gchar *dir = g_canonicalize_filename (rel_dir, NULL); /* from the cwd */
+    g_autofree gchar *abs = g_canonicalize_filename (program.c_str (), dir);
+    g_free (argv[0]);
+    argv[0] = g_strdup (abs);
+    program = abs;
+  }
+  if (program.find ('/') != std::string::npos) {
+    if (g_file_test (program.c_str (), G_FILE_TEST_IS_REGULAR)
+        && g_file_test (program.c_str (), G_FILE_TEST_IS_EXECUTABLE))
+      found = g_strdup (program.c_str ());
+  } else {
+    found = g_find_program_in_path (program.c_str ());
+  }
+  if (!found)
+    return l.fail (error, key, "the program \"%s\" is not %s", redact_urls (program).c_str (),
+                   program.find ('/') != std::string::npos ? "an executable file"
+                                                           : "found in PATH");
+  for (gint i = 0; i < argc; i++)
+    out.emplace_back (argv[i]);
+  return true;
+}
+
 bool
 valid_ip (const std::string &s)
 {
@@ -430,9 +472,13 @@ load_server_config (const std::string &file, ServerConfig &out, GError **error)
 bool
 load_path_config (const std::string &file, PathConfig &out, GError **error)
 {
-  static const char *const allowed[]
-      = { "source",      "pipeline",       "on-demand",  "start-timeout", "close-after",
-          "max-readers", "rtsp-transport", "read-users", "read-tokens",   NULL };
+  static const char *const allowed[] = { "source",           "pipeline",
+                                         "on-demand",        "start-timeout",
+                                         "close-after",      "max-readers",
+                                         "rtsp-transport",   "read-users",
+                                         "read-tokens",      "run-on-ready",
+                                         "run-on-not-ready", "run-on-read",
+                                         "run-on-unread",    NULL };
   g_autofree gchar *base = g_path_get_basename (file.c_str ());
   std::string name (base);
   if (g_str_has_suffix (base, ".pipeline"))
@@ -486,6 +532,11 @@ load_path_config (const std::string &file, PathConfig &out, GError **error)
       return l.fail (error, "rtsp-transport", "expected tcp, udp or auto, got \"%s\"", t.c_str ());
   }
   if (!load_credentials (l, "read-users", "read-tokens", c.read, error))
+    return false;
+  if (!load_hook (l, "run-on-ready", c.hooks.ready, error)
+      || !load_hook (l, "run-on-not-ready", c.hooks.not_ready, error)
+      || !load_hook (l, "run-on-read", c.hooks.read, error)
+      || !load_hook (l, "run-on-unread", c.hooks.unread, error))
     return false;
   out = c;
   return true;

@@ -45,6 +45,19 @@ struct ServerConfig
   }
 };
 
+/* Commands a path runs on its events (keys run-on-*), each split like a
+ * shell word list at load; empty = none. See hooks.h. */
+struct PathHookConfig
+{
+  std::vector<std::string> ready, not_ready, read, unread;
+
+  bool
+  empty () const
+  {
+    return ready.empty () && not_ready.empty () && read.empty () && unread.empty ();
+  }
+};
+
 enum class Transport
 {
   Auto,
@@ -64,6 +77,7 @@ struct PathConfig
   guint max_readers = 0;    /* 0 = unlimited */
   Transport rtsp_transport = Transport::Auto;
   Credentials read; /* to watch this path; open if empty */
+  PathHookConfig hooks;
   std::string text; /* the file's text, to see what changed */
 
   /* Same upstream and options: a reload keeps the running path. */

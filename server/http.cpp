@@ -4,6 +4,8 @@
  *   GET  /                     index of the paths (HTML, api.cpp)
  *   GET  /metrics              Prometheus text (metrics.cpp)
  *   GET  /v1/paths[/NAME]      JSON API (api.cpp)
+ *   GET  /v1/paths/NAME/sessions, /v1/sessions[/ID]
+ *   DELETE /v1/sessions/ID     the sessions API (api.cpp)
  *   GET  /NAME                 301 to /NAME/
  *   GET  /NAME/                the player page
  *   *    /NAME/whep[/ID]       WHEP (POST, PATCH, DELETE, OPTIONS)
@@ -40,6 +42,7 @@ using namespace http;
 namespace {
 
 constexpr const char *GET_ALLOW = "GET, HEAD";
+constexpr const char *SESSION_ALLOW = "GET, HEAD, DELETE";
 constexpr gint LISTEN_BACKLOG = 1024; /* the kernel caps it at net.core.somaxconn */
 
 bool
@@ -105,6 +108,20 @@ html_escape (const std::string &s)
 {
   g_autofree gchar *e = g_markup_escape_text (s.c_str (), -1);
   return e;
+}
+
+std::string
+remote_address (SoupServerMessage *msg)
+{
+  GSocketAddress *sa = soup_server_message_get_remote_address (msg);
+  if (!sa || !G_IS_INET_SOCKET_ADDRESS (sa))
+    return "";
+  GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (sa);
+  g_autofree gchar *addr = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
+  std::string port = std::to_string (g_inet_socket_address_get_port (isa));
+  if (g_inet_address_get_family (g_inet_socket_address_get_address (isa)) == G_SOCKET_FAMILY_IPV6)
+    return std::string ("[") + addr + "]:" + port;
+  return std::string (addr) + ":" + port;
 }
 
 std::string
@@ -178,6 +195,15 @@ HttpCore::dispatch (SoupServerMessage *msg, const char *raw_path)
       return method_not_allowed (msg, GET_ALLOW);
     return serve_metrics (msg);
   }
+  if (seg.size () == 4 && seg[0] == "v1" && seg[1] == "paths" && seg[3] == "sessions") {
+    if (!good_name (seg[2])) {
+      respond (msg, SOUP_STATUS_NOT_FOUND, "unknown path");
+      return;
+    }
+    if (!is_get (method))
+      return method_not_allowed (msg, GET_ALLOW);
+    return serve_sessions (msg, &seg[2], nullptr);
+  }
   if (seg.size () >= 2 && seg[0] == "v1" && seg[1] == "paths") {
     if (seg.size () > 3 || (seg.size () == 3 && !good_name (seg[2]))) {
       respond (msg, SOUP_STATUS_NOT_FOUND, "unknown path");
@@ -186,6 +212,20 @@ HttpCore::dispatch (SoupServerMessage *msg, const char *raw_path)
     if (!is_get (method))
       return method_not_allowed (msg, GET_ALLOW);
     return serve_api (msg, seg.size () == 3 ? &seg[2] : nullptr);
+  }
+  if (seg.size () == 2 && seg[0] == "v1" && seg[1] == "sessions") {
+    if (!is_get (method))
+      return method_not_allowed (msg, GET_ALLOW);
+    return serve_sessions (msg, nullptr, nullptr);
+  }
+  if (seg.size () == 3 && seg[0] == "v1" && seg[1] == "sessions") {
+    if (!good_id (seg[2])) {
+      respond (msg, SOUP_STATUS_NOT_FOUND, "unknown session");
+      return;
+    }
+    if (!is_get (method) && !is (method, "DELETE"))
+      return method_not_allowed (msg, SESSION_ALLOW);
+    return serve_sessions (msg, nullptr, &seg[2]);
   }
 
   /* Per-path routes: /NAME, /NAME/, /NAME/whep[/ID], /NAME/ws */
@@ -251,10 +291,11 @@ public:
   PathSessions (Manager &manager, const std::string &name) : manager_ (manager), name_ (name) {}
 
   std::shared_ptr<ReaderSession>
-  create_session (SoupServerMessage *, const std::string &offer, const SessionEvents &events,
+  create_session (SoupServerMessage *msg, const std::string &offer, const SessionEvents &events,
                   guint &status, std::string &reason) override
   {
-    return manager_.create_session (name_, SessionRole::Answerer, offer, events, status, reason);
+    return manager_.create_session (name_, SessionRole::Answerer, offer, remote_address (msg),
+                                    events, status, reason);
   }
   guint
   answer_wait_s () override

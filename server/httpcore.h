@@ -30,6 +30,10 @@ bool good_name (const std::string &name);
 /* A session id a request may name. */
 bool good_id (const std::string &id);
 
+/* The client's address and port of @msg ("192.0.2.7:51234",
+ * "[2001:db8::7]:51234"), or "" if unknown. */
+std::string remote_address (SoupServerMessage *msg);
+
 /* A websocket close reason: at most 123 bytes, cut on a UTF-8 boundary. */
 std::string close_reason (const std::string &reason);
 
@@ -89,6 +93,9 @@ struct HttpCore
   void serve_index (SoupServerMessage *msg);
   void serve_page (SoupServerMessage *msg, const std::string &name);
   void serve_api (SoupServerMessage *msg, const std::string *name);
+  /* GET /v1/sessions (@path and @id null), /v1/paths/NAME/sessions (@path),
+   * GET and DELETE /v1/sessions/ID (@id). */
+  void serve_sessions (SoupServerMessage *msg, const std::string *path, const std::string *id);
   void serve_metrics (SoupServerMessage *msg);
 
   /* WHEP: /NAME/whep (@id empty) or /NAME/whep/ID */
@@ -96,7 +103,8 @@ struct HttpCore
 
   /* websocket */
   void ws_upgrade (SoupServerMessage *msg, const std::string &name);
-  void ws_accept (SoupWebsocketConnection *conn, const std::string &name);
+  void ws_accept (SoupWebsocketConnection *conn, const std::string &name,
+                  const std::string &remote);
   void ws_message (WsClient *c, SoupWebsocketDataType type, GBytes *data);
   void ws_send (WsClient *c, const wsproto::Message &m);
   void ws_fail (WsClient *c, guint status, const std::string &reason, gushort code);

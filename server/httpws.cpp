@@ -25,6 +25,7 @@ struct UpgradeData
   HttpCore *impl;
   std::weak_ptr<int> alive;
   std::string name;
+  std::string remote;
 };
 
 void
@@ -48,7 +49,7 @@ on_ws_wrote_informational (SoupServerMessage *msg, gpointer user_data)
     owner = conn;
     if (d->impl->limits)
       d->impl->limits->hand_over_to (sock, G_OBJECT (conn));
-    d->impl->ws_accept (conn, d->name);
+    d->impl->ws_accept (conn, d->name, d->remote);
     g_object_unref (conn);
   }
   if (!owner && d->impl->limits)
@@ -87,7 +88,7 @@ HttpCore::ws_upgrade (SoupServerMessage *msg, const std::string &name)
                "websocket handshake expected (see docs/websocket.md)");
     return;
   }
-  auto *d = new UpgradeData{ this, alive, name };
+  auto *d = new UpgradeData{ this, alive, name, remote_address (msg) };
   g_signal_connect_data (
       msg, "wrote-informational", G_CALLBACK (on_ws_wrote_informational), d,
       [] (gpointer data, GClosure *) { delete static_cast<UpgradeData *> (data); },
@@ -95,7 +96,8 @@ HttpCore::ws_upgrade (SoupServerMessage *msg, const std::string &name)
 }
 
 void
-HttpCore::ws_accept (SoupWebsocketConnection *conn, const std::string &name)
+HttpCore::ws_accept (SoupWebsocketConnection *conn, const std::string &name,
+                     const std::string &remote)
 {
   auto c = std::make_shared<WsClient> ();
   c->conn = (SoupWebsocketConnection *)g_object_ref (conn);
@@ -158,7 +160,8 @@ HttpCore::ws_accept (SoupWebsocketConnection *conn, const std::string &name)
 
   guint status = 0;
   std::string reason;
-  auto session = manager.create_session (name, SessionRole::Offerer, "", ev, status, reason);
+  auto session
+      = manager.create_session (name, SessionRole::Offerer, "", remote, ev, status, reason);
   if (!session) {
     if (!c->closing) {
       gushort code = status == 503   ? 1013
@@ -231,6 +234,7 @@ HttpCore::ws_message (WsClient *c, SoupWebsocketDataType type, GBytes *data)
     std::string reason;
     if (!session->set_answer (m.sdp, reason))
       return ws_fail (c, 400, reason.empty () ? "the answer was refused" : reason, policy);
+    session->set_remote_answer (m.sdp);
     break;
   }
   case wsproto::Type::Candidate:

@@ -6,6 +6,7 @@
 
 #include "gwelements.h"
 #include "gwreaderbin.h"
+#include "hooks.h"
 #include "http.h"
 #include "manager.h"
 
@@ -232,5 +233,6 @@ main (int argc, char **argv)
       &manager);
   g_main_loop_run (loop);
   g_main_loop_unref (loop);
+  gw::hooks_exiting ();
   return 0;
 }

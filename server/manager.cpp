@@ -3,6 +3,7 @@
 #include "gwsdp.h"
 #include "gwwhepserver.h"
 
+#include <algorithm>
 #include <set>
 
 namespace gw {
@@ -210,8 +211,8 @@ Manager::paths () const
 
 std::shared_ptr<Session>
 Manager::create_session (const std::string &path_name, SessionRole role,
-                         const std::string &remote_offer, const SessionEvents &events,
-                         guint &status, std::string &reason)
+                         const std::string &remote_offer, const std::string &remote,
+                         const SessionEvents &events, guint &status, std::string &reason)
 {
   auto path = valid_path_name (path_name) ? find_path (path_name) : nullptr;
   if (!path) {
@@ -241,9 +242,30 @@ Manager::create_session (const std::string &path_name, SessionRole role,
   do
     id = new_session_id ();
   while (sessions_.count (id));
-  auto session = std::make_shared<Session> (id, path_name, role, remote_offer);
+  auto session = std::make_shared<Session> (id, path_name, role, remote_offer, remote);
   session->events = events;
   std::weak_ptr<Path> weak_path = path;
+  /* The path hears when its viewer's connection is up (run-on-read); the
+   * session keeps its description (for its tracks). */
+  std::weak_ptr<Session> weak_session = session;
+  session->events.on_description
+      = [weak_session, on_description = events.on_description] (const std::string &sdp) {
+          if (auto s = weak_session.lock ())
+            s->set_local_description (sdp);
+          if (on_description)
+            on_description (sdp);
+        };
+  session->events.on_state
+      = [weak_path, weak_session, on_state = events.on_state] (const std::string &state) {
+          if (state == "connected") {
+            auto p = weak_path.lock ();
+            auto s = weak_session.lock ();
+            if (p && s)
+              p->reader_connected (*s);
+          }
+          if (on_state)
+            on_state (state);
+        };
   session->on_ended = [this, weak_path] (Session &s) {
     if (auto p = weak_path.lock ())
       p->remove_reader (&s);
@@ -261,6 +283,18 @@ Manager::find_session (const std::string &id) const
 {
   auto it = sessions_.find (id);
   return it == sessions_.end () ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Session> >
+Manager::sessions () const
+{
+  std::vector<std::shared_ptr<Session> > out;
+  for (const auto &kv : sessions_)
+    out.push_back (kv.second);
+  std::stable_sort (out.begin (), out.end (), [] (const auto &a, const auto &b) {
+    return a->created_us () < b->created_us ();
+  });
+  return out;
 }
 
 void

@@ -68,12 +68,14 @@ public:
    * SDP. @events are installed before the path sees the session; note that
    * on_error may run before this returns (e.g. the reader cannot be linked),
    * so a transport must be ready to answer from it (pause the HTTP message
-   * first). */
+   * first). @remote is the client's address:port. */
   std::shared_ptr<Session> create_session (const std::string &path_name, SessionRole role,
                                            const std::string &remote_offer,
-                                           const SessionEvents &events, guint &status,
-                                           std::string &reason);
+                                           const std::string &remote, const SessionEvents &events,
+                                           guint &status, std::string &reason);
   std::shared_ptr<Session> find_session (const std::string &id) const;
+  /* Every open session, oldest first (then by id). */
+  std::vector<std::shared_ptr<Session> > sessions () const;
   /* Closes and forgets the session. */
   void close_session (const std::string &id);
   guint

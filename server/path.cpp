@@ -45,7 +45,10 @@ clear_timer (guint &id)
 
 } // namespace
 
-Path::Path (PathConfig conf, PathParent &parent) : conf_ (std::move (conf)), parent_ (parent) {}
+Path::Path (PathConfig conf, PathParent &parent)
+    : conf_ (std::move (conf)), parent_ (parent), hooks_ (conf_.name, conf_.hooks)
+{
+}
 
 Path::~Path ()
 {
@@ -106,8 +109,12 @@ Path::stop_source ()
   clear_timer (close_timer_);
   if (state_ != State::Starting && state_ != State::Ready)
     return;
+  const bool was_ready = state_ == State::Ready;
+  const std::string last_state = source_state_;
   state_ = State::Closing;
   source_state_ = "closing";
+  if (was_ready)
+    hooks_.not_ready (last_state);
   g_info ("path %s: closing its source", conf_.name.c_str ());
   source_->stop ();
 }
@@ -135,6 +142,7 @@ Path::source_ready ()
   restart_after_pause_ = false;
   clear_timer (start_timer_);
   g_info ("path %s: ready", conf_.name.c_str ());
+  hooks_.ready (source_state_);
   std::vector<std::shared_ptr<Session> > parked;
   parked.swap (parked_);
   for (auto &s : parked) {
@@ -254,9 +262,28 @@ Path::remove_reader (Session *session)
   };
   drop (readers_);
   drop (parked_);
+  auto reading = reading_.find (session->id ());
+  if (reading != reading_.end ()) {
+    std::string remote = reading->second;
+    reading_.erase (reading);
+    hooks_.unread (session->id (), remote, source_state_);
+  }
   if (parked_.empty ())
     clear_timer (start_timer_);
   maybe_schedule_close ();
+}
+
+void
+Path::reader_connected (Session &session)
+{
+  if (reading_.count (session.id ()) || session.closed ())
+    return;
+  bool attached = std::any_of (readers_.begin (), readers_.end (),
+                               [&session] (const auto &s) { return s.get () == &session; });
+  if (!attached)
+    return;
+  reading_[session.id ()] = session.remote ();
+  hooks_.read (session.id (), session.remote (), source_state_);
 }
 
 void

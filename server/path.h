@@ -11,6 +11,10 @@
  *                                                   (on-demand), source error,
  *                                                   shutdown
  *
+ * Hooks (hooks.h): entering ready runs run-on-ready; leaving it (for
+ * closing) stops that and runs run-on-not-ready; a reader whose connection
+ * comes up runs run-on-read, and run-on-unread when it goes.
+ *
  * Readers that arrive while the source starts or closes are parked, never
  * blocking the main loop: they are attached when it is ready, or get a 503
  * when start-timeout passes first. Once closed, a path restarts if readers
@@ -22,10 +26,12 @@
 #pragma once
 
 #include "conf.h"
+#include "hooks.h"
 #include "source.h"
 
 #include <gst/gst.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -116,8 +122,11 @@ public:
   /* Takes a new reader: attaches it now, parks it while the source starts
    * or closes, or fails it (503: the path is being removed). */
   void add_reader (const std::shared_ptr<Session> &session);
-  /* Forgets a reader (its session is closing). */
+  /* Forgets a reader (its session is closing); runs run-on-unread if it
+   * was reading. */
   void remove_reader (Session *session);
+  /* A reader's peer connection is up: it reads (run-on-read, once). */
+  void reader_connected (Session &session);
   /* Closes every reader and stops the source for good (path removed or
    * replaced). Returns at once; the source closes off the main context. */
   void shutdown ();
@@ -143,6 +152,9 @@ private:
   guint restart_timer_ = 0;
   bool restart_after_pause_ = false; /* always-on: the source failed */
   bool shut_down_ = false;
+  PathHooks hooks_;
+  /* Readers whose run-on-read ran: session id -> remote address. */
+  std::map<std::string, std::string> reading_;
 
   void start_source ();
   void stop_source ();

@@ -11,15 +11,62 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace gw {
 
 class Path;
 
+/* One medium a session sends, as the sessions API shows it. */
+struct SessionTrack
+{
+  std::string media; /* "video" or "audio" */
+  std::string codec; /* the codec table's RTP encoding name: "H264", "OPUS"... */
+};
+
 class Session : public ReaderSession
 {
 public:
-  Session (std::string id, std::string path, SessionRole role, std::string remote_offer);
+  /* @remote: the client's address:port (for the API and hooks). */
+  Session (std::string id, std::string path, SessionRole role, std::string remote_offer,
+           std::string remote);
+
+  /* "whep" (the client offered) or "ws" (the websocket protocol: the
+   * gateway offered). */
+  const char *
+  kind () const
+  {
+    return role () == SessionRole::Answerer ? "whep" : "ws";
+  }
+  const std::string &
+  remote () const
+  {
+    return remote_;
+  }
+  /* Wall-clock time of creation, microseconds since the Unix epoch. */
+  gint64
+  created_real_us () const
+  {
+    return created_real_us_;
+  }
+  /* What the session sends: the media its negotiation kept (the m-lines
+   * of its answer, or of its offer until the client's answer accepts or
+   * rejects them), with the codec of each; empty before negotiation. Every
+   * track is passed through as the camera sends it (the gateway does not
+   * transcode). */
+  std::vector<SessionTrack> tracks () const;
+  /* The gateway's description (the answer, or the offer), once made. */
+  void
+  set_local_description (const std::string &sdp)
+  {
+    local_sdp_ = sdp;
+  }
+  /* The client's answer to the gateway's offer (websocket). */
+  void
+  set_remote_answer (const std::string &sdp)
+  {
+    remote_answer_ = sdp;
+  }
 
   /* Installed by the session's owner (the manager), run once when the
    * session ends, before events.on_closed: the owner forgets the session and
@@ -38,6 +85,9 @@ protected:
   void log (GLogLevelFlags level, const std::string &message) const override;
 
 private:
+  std::string remote_;
+  std::string local_sdp_, remote_answer_;
+  gint64 created_real_us_;
   std::shared_ptr<SessionHost> path_host_;
 };
 

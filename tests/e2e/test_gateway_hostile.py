@@ -443,6 +443,42 @@ def session_rows(location):
     ]
 
 
+def api_rows():
+    """The sessions API with ids and names no session has: never a kick of
+    the viewer's session, never a 500."""
+    unknown = "/v1/sessions/0123456789abcdef0123456789abcdef"
+    return [
+        ("sessions: unknown id", H("GET", unknown, status={404},
+                                   reason="unknown session")),
+        ("sessions: kick unknown id", H("DELETE", unknown, status={404},
+                                        reason="unknown session")),
+        ("sessions: id of 65 chars", H("DELETE", "/v1/sessions/" + "a" * 65,
+                                       status={404}, reason="unknown session")),
+        ("sessions: id with %2F", H("DELETE", "/v1/sessions/a%2Fb",
+                                    status={404})),
+        ("sessions: id with %00", H("DELETE", "/v1/sessions/a%00b",
+                                    status={404})),
+        ("sessions: id %2e%2e", H("DELETE", "/v1/sessions/%2e%2e",
+                                  status={404})),
+        ("sessions: id with a space", H("DELETE", "/v1/sessions/a%20b",
+                                        status={404})),
+        ("sessions: extra segment", H("DELETE", unknown + "/x",
+                                      status={404})),
+        ("sessions: PUT", H("PUT", unknown, [SDP], "x", {405},
+                            "not allowed", allow="DELETE")),
+        ("sessions: DELETE the list", H("DELETE", "/v1/sessions",
+                                        status={405}, allow="GET")),
+        ("sessions: POST the list", H("POST", "/v1/sessions", [SDP], "x",
+                                      {405}, allow="GET")),
+        ("sessions: unknown path", H("GET", "/v1/paths/nope/sessions",
+                                     status={404}, reason="unknown path")),
+        ("sessions: path ..%2F", H("GET", "/v1/paths/..%2Fcam/sessions",
+                                   status={404})),
+        ("sessions: DELETE a path's", H("DELETE", "/v1/paths/cam/sessions",
+                                        status={405}, allow="GET")),
+    ]
+
+
 def W(frames, reason, status=400, code=1008, wait_offer=False, error=True,
       path="/cam/ws"):
     """A websocket row: `frames` are (opcode, payload, masked) or JSON
@@ -840,6 +876,10 @@ def test(procs):
             "WHEP POST of a good offer: %d %r" % (st, text[:200]))
     chk.run(session_rows(hdrs["location"]))
     chk.healthy("the WHEP cases")
+
+    g.log("sessions API")
+    chk.run(api_rows())
+    chk.healthy("the sessions API cases")
 
     g.log("websocket messages")
     st, _, body = gw.get("/nosuch/ws")

@@ -21,11 +21,22 @@ Every 0.5 s the process prints one line:
 It never reconnects by itself (a test relies on that: the same connection
 must resume after an upstream drop). On SIGTERM/SIGINT or after --duration
 seconds it DELETEs its WHEP sessions and exits 0.
+
+With --ws it speaks the gateway's websocket protocol (docs/websocket.md)
+instead, on --url ws://HOST:PORT/NAME/ws: it waits for the server's offer,
+answers it (recvonly, whatever media the offer has), trickles candidates
+both ways and decodes as above; "ws_close" in its stats is the close code
+the server closed the socket with (null while open). On exit it sends
+{"type":"close"}.
 """
 
 import argparse
+import base64
 import json
+import os
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -44,6 +55,107 @@ GATHER_TIMEOUT_S = 5
 
 
 from gwtest import http_request  # noqa: E402  (the tests' one HTTP client)
+
+WS_IO_TIMEOUT_S = 10
+WS_MAX_FRAME = 1 << 20
+
+
+class WsLink:
+    """A minimal RFC 6455 client for the viewer: text frames, masked, read
+    on a thread of its own. `on_message(obj)` and `on_close(code)` are
+    called on that thread."""
+
+    def __init__(self, url, on_message, on_close):
+        u = urllib.parse.urlsplit(url)
+        self.on_message = on_message
+        self.on_close = on_close
+        self.lock = threading.Lock()    # one writer at a time
+        self.s = socket.create_connection((u.hostname, u.port or 80),
+                                          timeout=WS_IO_TIMEOUT_S)
+        key = base64.b64encode(os.urandom(16)).decode()
+        path = u.path + ("?" + u.query if u.query else "")
+        self.s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                        "Sec-WebSocket-Version: 13\r\n\r\n"
+                        % (path, u.netloc, key)).encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1])
+        if self.status != 101:
+            raise OSError("websocket handshake: HTTP %d" % self.status)
+        self.s.settimeout(None)
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _fill(self):
+        chunk = self.s.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed")
+        self.buf += chunk
+
+    def _frame(self):
+        while len(self.buf) < 2:
+            self._fill()
+        b0, b1 = self.buf[0], self.buf[1]
+        n, off = b1 & 0x7f, 2
+        if n == 126:
+            while len(self.buf) < 4:
+                self._fill()
+            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
+        elif n == 127:
+            while len(self.buf) < 10:
+                self._fill()
+            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
+        if n > WS_MAX_FRAME:
+            raise OSError("a %d-byte frame" % n)
+        while len(self.buf) < off + n:
+            self._fill()
+        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
+        return b0 & 0x0f, payload
+
+    def _run(self):
+        code = 1006
+        try:
+            for _ in range(100000):
+                op, payload = self._frame()
+                if op == 0x8:
+                    code = struct.unpack("!H", payload[:2])[0] \
+                        if len(payload) >= 2 else 1005
+                    break
+                if op == 0x9:
+                    self._send(0xA, payload)
+                elif op == 0x1:
+                    self.on_message(json.loads(payload.decode()))
+        except (OSError, EOFError, ValueError):
+            pass
+        self.on_close(code)
+
+    def _send(self, opcode, payload):
+        mask = os.urandom(4)
+        n = len(payload)
+        if n < 126:
+            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        elif n < 65536:
+            head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+        data = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        with self.lock:
+            self.s.sendall(head + mask + data)
+
+    def send(self, obj):
+        try:
+            self._send(0x1, json.dumps(obj).encode())
+        except OSError:
+            pass
+
+    def close(self):
+        try:
+            self.s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.s.close()
 
 
 def enum_nick(v):
@@ -73,6 +185,8 @@ class Viewer:
         self.first_frame_s = None
         self.t_start = time.monotonic()
         self.deleted = None
+        self.ws = None
+        self.ws_close = None
         self._posted = False
         self._lock = threading.Lock()  # counters touched by streaming threads
 
@@ -90,6 +204,10 @@ class Viewer:
         bus.add_signal_watch()
         bus.connect("message::error", self._on_bus_error)
 
+        if args.ws:
+            # The server offers: transceivers come from its offer.
+            self.wb.connect("on-ice-candidate", self._on_local_candidate)
+            return
         vcaps = []
         if args.h265:
             # What a receiver with a Main decoder offers (RFC 7798).
@@ -130,11 +248,26 @@ class Viewer:
                 Gst.StateChangeReturn.FAILURE:
             self._fail("viewer pipeline does not start")
             return
+        if self.args.ws:
+            self.state = "connecting"
+            try:
+                self.ws = WsLink(self.args.url, self._on_ws_message,
+                                 self._on_ws_close)
+            except (OSError, EOFError, ValueError) as e:
+                self._fail("websocket %s: %s" % (self.args.url, e))
+                return
+            self.http_status = self.ws.status
+            self.state = "waiting for the offer"
+            return
         self.state = "offering"
         promise = Gst.Promise.new_with_change_func(self._on_offer_created)
         self.wb.emit("create-offer", None, promise)
 
     def stop(self):
+        if self.ws is not None:
+            if self.ws_close is None:
+                self.ws.send({"type": "close"})
+            self.ws.close()
         if self.location:
             try:
                 st, _, _ = http_request("DELETE", self.location, timeout=3)
@@ -251,6 +384,63 @@ class Viewer:
         if self.state != "failed":
             self.state = st
         return False
+
+    # -- websocket signalling (server offers) ------------------------------
+
+    def _on_ws_message(self, m):  # websocket thread
+        t = m.get("type")
+        if t == "offer":
+            GLib.idle_add(self._on_ws_offer, m.get("sdp", ""))
+        elif t == "candidate":
+            cand = m.get("candidate", "")
+            if cand:
+                self.wb.emit("add-ice-candidate", int(m.get("mline", 0)), cand)
+        elif t == "error":
+            GLib.idle_add(self._fail, "server error %s: %s"
+                          % (m.get("status"), m.get("reason")))
+
+    def _on_ws_close(self, code):  # websocket thread
+        self.ws_close = code
+        print("NOTE viewer %d: websocket closed with %d" % (self.idx, code),
+              flush=True)
+
+    def _on_ws_offer(self, sdp):
+        self.posts += 1
+        res, msg = GstSdp.SDPMessage.new_from_text(sdp)
+        if res != GstSdp.SDPResult.OK:
+            self._fail("unparsable offer SDP")
+            return False
+        offer = GstWebRTC.WebRTCSessionDescription.new(
+            GstWebRTC.WebRTCSDPType.OFFER, msg)
+        promise = Gst.Promise.new_with_change_func(self._on_ws_offer_set)
+        self.wb.emit("set-remote-description", offer, promise)
+        return False
+
+    def _on_ws_offer_set(self, promise):  # webrtcbin thread
+        promise.wait()
+        reply = promise.get_reply()
+        if reply is not None and reply.has_field("error"):
+            GLib.idle_add(self._fail, "set-remote-description: %s"
+                          % reply.get_value("error"))
+            return
+        p = Gst.Promise.new_with_change_func(self._on_ws_answer_created)
+        self.wb.emit("create-answer", None, p)
+
+    def _on_ws_answer_created(self, promise):  # webrtcbin thread
+        promise.wait()
+        reply = promise.get_reply()
+        answer = reply.get_value("answer") if reply else None
+        if answer is None:
+            GLib.idle_add(self._fail, "create-answer failed: %s" % reply)
+            return
+        self.wb.emit("set-local-description", answer, None)
+        self.ws.send({"type": "answer", "sdp": answer.sdp.as_text()})
+        GLib.idle_add(self._set_state, "negotiated")
+
+    def _on_local_candidate(self, wb, mline, cand):  # webrtcbin thread
+        if self.ws is not None:
+            self.ws.send({"type": "candidate", "mline": mline,
+                          "candidate": cand})
 
     # -- media ------------------------------------------------------------
 
@@ -370,13 +560,17 @@ class Viewer:
                 "profile": self.profile, "audio_codec": self.audio_codec,
                 "audio_buffers": self.audio_buffers,
                 "first_frame_s": self.first_frame_s, "error": self.error,
-                "deleted": self.deleted,
+                "deleted": self.deleted, "ws_close": self.ws_close,
             }
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--url", required=True, help="WHEP endpoint URL")
+    ap.add_argument("--url", required=True,
+                    help="WHEP endpoint URL (with --ws: ws://HOST:PORT/NAME/ws)")
+    ap.add_argument("--ws", action="store_true",
+                    help="the websocket protocol (the server offers) "
+                    "instead of WHEP")
     ap.add_argument("--count", type=int, default=1, help="viewers")
     ap.add_argument("--audio", action="store_true",
                     help="also offer a recvonly audio m-line (Opus, PCMU)")

@@ -90,6 +90,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     check (pc.source.empty () != pc.pipeline.empty (), "not exactly one of source/pipeline");
     check (pc.start_timeout >= 1 && pc.start_timeout <= 3600, "start-timeout out of range");
     check (pc.text.size () == size, "text is not the file's text");
+    for (const auto *argv :
+         { &pc.hooks.ready, &pc.hooks.not_ready, &pc.hooks.read, &pc.hooks.unread })
+      check (argv->empty () || !argv->front ().empty (), "a hook without a program");
   }
 
   write_file (server_file, data, size);

@@ -180,12 +180,21 @@ test_routes ()
   g_assert_cmpuint (request (s, "GET", "/open/", NULL), ==, 200);
 
   /* Index, API and metrics take the API credentials. */
-  for (const char *route : { "/", "/v1/paths", "/v1/paths/cam", "/metrics" }) {
+  for (const char *route : { "/", "/v1/paths", "/v1/paths/cam", "/v1/paths/cam/sessions",
+                             "/v1/sessions", "/metrics" }) {
     g_assert_cmpuint (request (s, "GET", route, NULL, &challenge), ==, 401);
     g_assert_true (challenge.find ("Bearer realm=") == 0);
     g_assert_cmpuint (request (s, "GET", route, alice.c_str ()), ==, 401);
     g_assert_cmpuint (request (s, "GET", route, api.c_str ()), ==, 200);
   }
+  /* A session's URL and its kick too: no session is told apart from a
+   * missing one without the API credentials. */
+  const char *session = "/v1/sessions/0123456789abcdef0123456789abcdef";
+  g_assert_cmpuint (request (s, "GET", session, NULL), ==, 401);
+  g_assert_cmpuint (request (s, "DELETE", session, NULL), ==, 401);
+  g_assert_cmpuint (request (s, "DELETE", session, alice.c_str ()), ==, 401);
+  g_assert_cmpuint (request (s, "GET", session, api.c_str ()), ==, 404);
+  g_assert_cmpuint (request (s, "DELETE", session, api.c_str ()), ==, 404);
 
   delete s.http;
   delete s.manager;

@@ -102,6 +102,88 @@ test_path_errors_name_line_and_field ()
   assert_contains (m, "invalid path name");
 }
 
+/* Hook commands: split like a shell word list (quotes kept together, no
+ * variable expansion), the program checked, every problem on its line. */
+void
+test_hooks ()
+{
+  g_autofree gchar *sh = g_find_program_in_path ("sh");
+  g_assert_nonnull (sh);
+  std::string script = write ("hook.sh", "#!/bin/sh\nexit 0\n");
+  g_chmod (script.c_str (), 0755);
+  std::string text = std::string ("[path]\nsource=rtsp://h/s\n"
+                                  "run-on-ready=sh -c 'echo \"ready $GW_PATH\"' --\n"
+                                  "run-on-not-ready=")
+                     + script
+                     + " not ready\n"
+                       "run-on-read=./hook.sh \"a b\" c\\ d\n"
+                       "run-on-unread=\n";
+  std::string file = write ("hooked.pipeline", text.c_str ());
+  gw::PathConfig pc;
+  GError *err = NULL;
+  g_assert_true (gw::load_path_config (file, pc, &err));
+  g_assert_no_error (err);
+  g_assert_cmpuint (pc.hooks.ready.size (), ==, 4);
+  g_assert_cmpstr (pc.hooks.ready[0].c_str (), ==, "sh");
+  g_assert_cmpstr (pc.hooks.ready[1].c_str (), ==, "-c");
+  g_assert_cmpstr (pc.hooks.ready[2].c_str (), ==, "echo \"ready $GW_PATH\"");
+  g_assert_cmpstr (pc.hooks.ready[3].c_str (), ==, "--");
+  g_assert_cmpuint (pc.hooks.not_ready.size (), ==, 3);
+  g_assert_cmpstr (pc.hooks.not_ready[0].c_str (), ==, script.c_str ());
+  /* A relative program is the path file's neighbour. */
+  g_assert_cmpuint (pc.hooks.read.size (), ==, 3);
+  g_assert_cmpstr (pc.hooks.read[0].c_str (), ==, script.c_str ());
+  g_assert_cmpstr (pc.hooks.read[1].c_str (), ==, "a b");
+  g_assert_cmpstr (pc.hooks.read[2].c_str (), ==, "c d");
+  g_assert_true (pc.hooks.unread.empty ());
+  g_remove (file.c_str ());
+
+  /* A path file named relative to the working directory (a relative
+   * pipelines= directory). */
+  g_autofree gchar *cwd = g_get_current_dir ();
+  g_assert_cmpint (g_chdir (tmpdir.c_str ()), ==, 0);
+  write ("rel.pipeline", "[path]\nsource=rtsp://h/s\nrun-on-read=./hook.sh x\n");
+  gw::PathConfig rel;
+  GError *rel_err = NULL;
+  bool rel_ok = gw::load_path_config ("rel.pipeline", rel, &rel_err);
+  g_remove ("rel.pipeline");
+  g_assert_cmpint (g_chdir (cwd), ==, 0);
+  g_assert_no_error (rel_err);
+  g_assert_true (rel_ok);
+  g_assert_cmpuint (rel.hooks.read.size (), ==, 2);
+  g_assert_cmpstr (rel.hooks.read[0].c_str (), ==, script.c_str ());
+
+  /* None configured. */
+  std::string plain = write ("plain.pipeline", "[path]\nsource=rtsp://h/s\n");
+  gw::PathConfig none;
+  g_assert_true (gw::load_path_config (plain, none, NULL));
+  g_assert_true (none.hooks.empty ());
+  g_remove (plain.c_str ());
+
+  std::string m = path_error ("h1.pipeline", "[path]\nsource=rtsp://h/s\n\n"
+                                             "run-on-ready=sh -c 'unterminated\n");
+  assert_contains (m, "h1.pipeline:4: run-on-ready: cannot split the command");
+  m = path_error ("h2.pipeline", "[path]\nsource=rtsp://h/s\nrun-on-read=\"\"\n");
+  assert_contains (m, "h2.pipeline:3: run-on-read: the program \"\" is not found in PATH");
+  m = path_error ("h3.pipeline",
+                  "[path]\nsource=rtsp://h/s\nrun-on-unread=gw-no-such-program-here x\n");
+  assert_contains (m, "h3.pipeline:3: run-on-unread: the program \"gw-no-such-program-here\" "
+                      "is not found in PATH");
+  m = path_error ("h4.pipeline", "[path]\nsource=rtsp://h/s\nrun-on-not-ready=/nonexistent/x\n");
+  assert_contains (m, "h4.pipeline:3: run-on-not-ready: the program \"/nonexistent/x\" is not an "
+                      "executable file");
+  /* A file that is not executable. */
+  std::string data = write ("data.txt", "not a program\n");
+  std::string t = "[path]\nsource=rtsp://h/s\nrun-on-ready=" + data + "\n";
+  m = path_error ("h5.pipeline", t.c_str ());
+  assert_contains (m, "h5.pipeline:3: run-on-ready: the program");
+  assert_contains (m, "is not an executable file");
+  m = path_error ("h6.pipeline", "[path]\nsource=rtsp://h/s\nrun-on-start=sh\n");
+  assert_contains (m, "h6.pipeline:3: run-on-start: unknown field");
+  g_remove (data.c_str ());
+  g_remove (script.c_str ());
+}
+
 void
 test_passwords_never_in_errors ()
 {
@@ -318,6 +400,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conf/path-ok", test_path_ok);
   g_test_add_func ("/conf/path-errors", test_path_errors_name_line_and_field);
   g_test_add_func ("/conf/no-passwords", test_passwords_never_in_errors);
+  g_test_add_func ("/conf/hooks", test_hooks);
   g_test_add_func ("/conf/server", test_server_config);
   g_test_add_func ("/conf/dir", test_dir_reports_each_broken_file);
   g_test_add_func ("/conf/connection-limits", test_connection_limits);

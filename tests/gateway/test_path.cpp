@@ -2,6 +2,7 @@
  * camera. The test plays the source's part by calling the path's
  * SourceEvents at the moments it chooses. */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <gst/gst.h>
 
 #include "gwelements.h"
@@ -12,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -117,7 +119,8 @@ std::unique_ptr<Reader>
 reader (const char *id)
 {
   auto r = std::unique_ptr<Reader> (new Reader ());
-  r->session = std::make_shared<gw::Session> (id, "cam", gw::SessionRole::Offerer, "");
+  r->session
+      = std::make_shared<gw::Session> (id, "cam", gw::SessionRole::Offerer, "", "192.0.2.1:1234");
   Reader *raw = r.get ();
   r->session->events.on_error = [raw] (guint status, const std::string &reason) {
     raw->status = status;
@@ -356,6 +359,149 @@ test_reader_while_closing ()
   drain ();
 }
 
+/* ------------------------------------------------------------------ hooks */
+
+std::string
+read_text (const std::string &file)
+{
+  g_autofree gchar *text = NULL;
+  if (!g_file_get_contents (file.c_str (), &text, NULL, NULL))
+    return "";
+  return text;
+}
+
+/* Waits until @file holds @n lines; returns them. */
+std::vector<std::string>
+wait_lines (const std::string &file, guint n, const char *what)
+{
+  std::vector<std::string> lines;
+  bool ok = run_until (
+      [&] {
+        lines.clear ();
+        g_auto (GStrv) parts = g_strsplit (read_text (file).c_str (), "\n", -1);
+        for (guint i = 0; parts[i]; i++)
+          if (*parts[i])
+            lines.emplace_back (parts[i]);
+        return lines.size () >= n;
+      },
+      10);
+  if (!ok)
+    g_error ("%s: %s holds %zu lines, not %u:\n%s", what, file.c_str (), lines.size (), n,
+             read_text (file).c_str ());
+  return lines;
+}
+
+/* A hook that appends "WORD path session remote state" to @file. */
+std::vector<std::string>
+append_hook (const std::string &file, const char *word)
+{
+  return { "sh", "-c",
+           std::string ("echo \"") + word
+               + " $GW_PATH|$GW_SESSION_ID|$GW_REMOTE|$GW_SOURCE_STATE\" >> \"$0\"",
+           file };
+}
+
+std::vector<std::string> hook_log; /* the "gateway" domain's info lines */
+
+void
+on_gateway_log (const gchar *, GLogLevelFlags, const gchar *message, gpointer)
+{
+  hook_log.emplace_back (message);
+}
+
+bool
+logged (const std::string &part)
+{
+  for (const auto &l : hook_log)
+    if (l.find (part) != std::string::npos)
+      return true;
+  return false;
+}
+
+/* ready -> read -> unread -> not-ready, each with its environment; the
+ * read hook once per session; run-on-ready gets SIGTERM when the path
+ * stops being ready; a hook's output reaches the log with the path's
+ * name. */
+void
+test_hooks ()
+{
+  g_autofree gchar *dir = g_dir_make_tmp ("gwhooks-XXXXXX", NULL);
+  std::string file = std::string (dir) + "/events";
+  hook_log.clear ();
+  guint handler = g_log_set_handler ("gateway", G_LOG_LEVEL_INFO, on_gateway_log, NULL);
+
+  gw::PathConfig c = config (true);
+  /* run-on-ready stays up until it is told to stop (SIGTERM), and says so. */
+  c.hooks.ready = { "sh", "-c",
+                    "echo \"ready $GW_PATH|$GW_SESSION_ID|$GW_REMOTE|$GW_SOURCE_STATE\" >> \"$0\";"
+                    " trap 'echo terminated >> \"$0\"; exit 0' TERM;"
+                    " echo 'hello from the hook'; echo 'to stderr' >&2;"
+                    " i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+                    file };
+  c.hooks.not_ready = append_hook (file, "not-ready");
+  c.hooks.read = append_hook (file, "read");
+  c.hooks.unread = append_hook (file, "unread");
+  Parent parent;
+  auto path = std::make_shared<gw::Path> (c, parent);
+  auto a = reader ("a");
+  path->add_reader (a->session);
+  /* Parked: not reading yet. */
+  path->reader_connected (*a->session);
+  parent.log.events->source_state ("streaming");
+  parent.log.events->source_ready ();
+  auto lines = wait_lines (file, 1, "run-on-ready");
+  g_assert_cmpstr (lines[0].c_str (), ==, "ready cam|||streaming");
+  g_assert_true (
+      run_until ([] { return logged ("path cam: run-on-ready: hello from the hook"); }, 10));
+  g_assert_true (run_until ([] { return logged ("path cam: run-on-ready: to stderr"); }, 10));
+
+  path->reader_connected (*a->session);
+  path->reader_connected (*a->session); /* once per session */
+  lines = wait_lines (file, 2, "run-on-read");
+  g_assert_cmpstr (lines[1].c_str (), ==, "read cam|a|192.0.2.1:1234|streaming");
+
+  a->session->close ();
+  lines = wait_lines (file, 3, "run-on-unread");
+  g_assert_cmpstr (lines[2].c_str (), ==, "unread cam|a|192.0.2.1:1234|streaming");
+
+  /* close-after (1 s): the path stops being ready. */
+  g_assert_true (run_until ([&path] { return path->state () == gw::Path::State::Closing; }, 5));
+  lines = wait_lines (file, 5, "run-on-not-ready and the end of run-on-ready");
+  g_assert_cmpuint (lines.size (), ==, 5);
+  /* The two run in parallel. */
+  bool term_first = lines[3] == "terminated";
+  g_assert_cmpstr (lines[term_first ? 4 : 3].c_str (), ==, "not-ready cam|||streaming");
+  g_assert_cmpstr (lines[term_first ? 3 : 4].c_str (), ==, "terminated");
+  g_assert_true (run_until ([] { return logged ("run-on-ready (pid "); }, 10));
+  g_assert_true (
+      run_until ([] { return logged ("path cam: run-on-ready (pid ") && logged ("exited"); }, 10));
+  parent.log.events->source_closed ();
+  path->shutdown ();
+  drain ();
+
+  /* A hook still running is not started twice for the same key. */
+  std::string marks = std::string (dir) + "/marks";
+  gw::Hook slow ("cam", "run-on-read", { "sh", "-c", "echo x >> \"$0\"; sleep 1", marks });
+  gw::HookEnv env{ "cam", "s1", "192.0.2.1:1", "streaming" };
+  g_assert_true (slow.fire ("s1", env));
+  g_assert_false (slow.fire ("s1", env));
+  g_assert_true (logged ("path cam: run-on-read is still running"));
+  g_assert_true (slow.fire ("s2", env)); /* another session */
+  g_assert_true (run_until ([&slow] { return !slow.running ("s1") && !slow.running ("s2"); }, 10));
+  g_assert_true (slow.fire ("s1", env));
+  wait_lines (marks, 3, "three runs");
+  g_assert_true (run_until ([&slow] { return !slow.running ("s1"); }, 10));
+
+  /* A program that cannot start is a warning, not a crash. */
+  gw::Hook missing ("cam", "run-on-ready", { "/nonexistent/hook" });
+  g_assert_false (missing.fire ("", env));
+
+  g_log_remove_handler ("gateway", handler);
+  g_remove (file.c_str ());
+  g_remove (marks.c_str ());
+  g_rmdir (dir);
+}
+
 } // namespace
 
 int
@@ -372,5 +518,6 @@ main (int argc, char **argv)
   g_test_add_func ("/path/reload-while-starting", test_reload_while_starting);
   g_test_add_func ("/path/source-lost-while-closing", test_source_lost_while_closing);
   g_test_add_func ("/path/reader-while-closing", test_reader_while_closing);
+  g_test_add_func ("/path/hooks", test_hooks);
   return g_test_run ();
 }

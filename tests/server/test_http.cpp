@@ -831,6 +831,131 @@ test_ws_errors ()
   g_assert_cmpuint (soup_message_get_status (msg), ==, 404);
 }
 
+/* GET /v1/sessions (or another list route) as a parsed JSON array. */
+JsonArray *
+session_list (JsonParser *parser, const std::string &route = "/v1/sessions")
+{
+  Reply r = request ("GET", route);
+  if (r.status != 200)
+    g_error ("GET %s: %u %s", route.c_str (), r.status, r.body.c_str ());
+  assert_contains (r.header ("Content-Type"), "application/json");
+  g_assert_true (json_parser_load_from_data (parser, r.body.c_str (), -1, NULL));
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (json_parser_get_root (parser)));
+  return json_node_get_array (json_parser_get_root (parser));
+}
+
+JsonObject *
+find_session (JsonArray *list, const std::string &id)
+{
+  for (guint i = 0; i < json_array_get_length (list); i++) {
+    JsonObject *o = json_array_get_object_element (list, i);
+    if (id == json_object_get_string_member (o, "id"))
+      return o;
+  }
+  return nullptr;
+}
+
+/* What a session object says; its track's codec is H264 once its reader
+ * has the stream's caps. */
+void
+check_session (JsonObject *o, const std::string &id, const char *kind)
+{
+  g_assert_nonnull (o);
+  assert_str (json_object_get_string_member (o, "id"), id.c_str ());
+  assert_str (json_object_get_string_member (o, "path"), "cam");
+  assert_str (json_object_get_string_member (o, "kind"), kind);
+  std::string remote = json_object_get_string_member (o, "remote");
+  g_assert_true (g_str_has_prefix (remote.c_str (), "127.0.0.1:"));
+  g_assert_cmpuint (g_ascii_strtoull (remote.c_str () + 10, NULL, 10), >, 0);
+  /* RFC 3339, UTC, within a minute of now. */
+  std::string created = json_object_get_string_member (o, "created");
+  g_autoptr (GTimeZone) utc = g_time_zone_new_utc ();
+  g_autoptr (GDateTime) t = g_date_time_new_from_iso8601 (created.c_str (), utc);
+  g_assert_nonnull (t);
+  g_assert_true (created.back () == 'Z');
+  g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
+  g_assert_cmpint (ABS (g_date_time_difference (now, t)), <, 60 * G_TIME_SPAN_SECOND);
+  g_assert_true (json_object_has_member (o, "state"));
+  JsonArray *tracks = json_object_get_array_member (o, "tracks");
+  g_assert_cmpuint (json_array_get_length (tracks), ==, 1);
+  JsonObject *t0 = json_array_get_object_element (tracks, 0);
+  assert_str (json_object_get_string_member (t0, "media"), "video");
+  assert_str (json_object_get_string_member (t0, "codec"), "H264");
+  g_assert_true (json_object_get_boolean_member (t0, "passthrough"));
+}
+
+/* The sessions API: list, one, per path, and the kick of a WHEP and a
+ * websocket session. */
+void
+test_sessions_api ()
+{
+  g_autoptr (JsonParser) p0 = json_parser_new ();
+  g_assert_cmpuint (json_array_get_length (session_list (p0)), ==, 0);
+
+  Peer peer;
+  Reply r = request ("POST", "/cam/whep", "application/sdp", peer.offer ());
+  if (r.status != 201)
+    g_error ("WHEP POST: %u %s", r.status, r.body.c_str ());
+  std::string location = r.header ("Location");
+  std::string whep_id = location.substr (strlen ("/cam/whep/"));
+  Ws ws ("/cam/ws");
+  ws.wait_for (gw::wsproto::Type::Offer);
+  g_assert_cmpuint (manager->n_sessions (), ==, 2);
+  std::string ws_id;
+  for (const auto &s : manager->sessions ())
+    if (s->id () != whep_id)
+      ws_id = s->id ();
+
+  g_autoptr (JsonParser) p1 = json_parser_new ();
+  JsonArray *all = session_list (p1);
+  g_assert_cmpuint (json_array_get_length (all), ==, 2);
+  check_session (find_session (all, whep_id), whep_id, "whep");
+  check_session (find_session (all, ws_id), ws_id, "ws");
+  /* Oldest first. */
+  assert_str (json_object_get_string_member (json_array_get_object_element (all, 0), "id"),
+              whep_id.c_str ());
+  g_autoptr (JsonParser) p2 = json_parser_new ();
+  g_assert_cmpuint (json_array_get_length (session_list (p2, "/v1/paths/cam/sessions")), ==, 2);
+  g_assert_cmpuint (request ("GET", "/v1/paths/nope/sessions").status, ==, 404);
+  g_assert_cmpuint (request ("POST", "/v1/paths/cam/sessions").status, ==, 405);
+
+  Reply one = request ("GET", "/v1/sessions/" + ws_id);
+  g_assert_cmpuint (one.status, ==, 200);
+  g_autoptr (JsonParser) p3 = json_parser_new ();
+  g_assert_true (json_parser_load_from_data (p3, one.body.c_str (), -1, NULL));
+  check_session (json_node_get_object (json_parser_get_root (p3)), ws_id, "ws");
+
+  /* Unknown, malformed and wrong-method requests. */
+  g_assert_cmpuint (request ("GET", "/v1/sessions/0123456789abcdef0123456789abcdef").status, ==,
+                    404);
+  g_assert_cmpuint (request ("DELETE", "/v1/sessions/0123456789abcdef0123456789abcdef").status, ==,
+                    404);
+  g_assert_cmpuint (request ("DELETE", "/v1/sessions/" + std::string (65, 'a')).status, ==, 404);
+  g_assert_cmpuint (request ("DELETE", "/v1/sessions/a%2Fb").status, ==, 404);
+  Reply post = request ("POST", "/v1/sessions/" + ws_id);
+  g_assert_cmpuint (post.status, ==, 405);
+  assert_str (post.header ("Allow"), "GET, HEAD, DELETE");
+  g_assert_cmpuint (request ("DELETE", "/v1/sessions").status, ==, 405);
+
+  /* Kick the websocket session: its socket is closed normally. */
+  g_assert_cmpuint (request ("DELETE", "/v1/sessions/" + ws_id).status, ==, 200);
+  g_assert_cmpuint (ws.wait_closed (), ==, SOUP_WEBSOCKET_CLOSE_NORMAL);
+  g_assert_cmpuint (request ("GET", "/v1/sessions/" + ws_id).status, ==, 404);
+  g_assert_cmpuint (request ("DELETE", "/v1/sessions/" + ws_id).status, ==, 404);
+
+  /* Kick the WHEP session: its resource is gone too. */
+  g_assert_cmpuint (request ("DELETE", "/v1/sessions/" + whep_id).status, ==, 200);
+  g_assert_cmpuint (request ("DELETE", location).status, ==, 404);
+  g_assert_cmpuint (
+      request ("PATCH", location, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n")
+          .status,
+      ==, 404);
+  wait_until ([] { return manager->n_sessions () == 0; }, 10, "the sessions to go");
+  g_autoptr (JsonParser) p4 = json_parser_new ();
+  g_assert_cmpuint (json_array_get_length (session_list (p4)), ==, 0);
+  g_assert_cmpuint (metric ("gw_readers{path=\"cam\"}"), ==, 0);
+}
+
 /* The main server, used by every test after this one. */
 void
 test_start ()
@@ -896,6 +1021,7 @@ main (int argc, char **argv)
   g_test_add_func ("/http/ws-close", test_ws_close);
   g_test_add_func ("/http/ws-counted", test_ws_counted);
   g_test_add_func ("/http/ws-errors", test_ws_errors);
+  g_test_add_func ("/http/sessions-api", test_sessions_api);
   int rc = g_test_run ();
 
   g_clear_object (&soup);
