@@ -122,6 +122,14 @@ struct _GwReaderBin
   /* Why each stream the answer does not send is left out (gchar*, for
    * people; given with the answer). */
   GPtrArray *dropped;
+  /* Promises given to webrtcbin (GstPromise*, refs), until it has stopped;
+   * calls not answered yet, calls being emitted; no more calls once the
+   * reader stops. Object lock. */
+  GPtrArray *calls;
+  guint calls_pending;
+  guint calls_emitting;
+  GCond calls_cond;
+  gboolean calls_closed;
 };
 
 /* ---- gwreaderice.cpp */
@@ -161,6 +169,14 @@ void gw_reader_bin_cancel_timer (GwReaderBin *self);
 /* The bin left PAUSED: cancels the time limit and fails a negotiation still
  * in progress (its caller gets an error now). */
 void gw_reader_bin_stop_negotiation (GwReaderBin *self);
+/* The reader stops: no more calls on webrtcbin; waits at most @timeout_us
+ * for the ones made to be answered (webrtcbin must not be stopped while it
+ * works on one: a transport it creates then can be left running). TRUE if
+ * all were. */
+gboolean gw_reader_bin_close_calls (GwReaderBin *self, gint64 timeout_us);
+/* webrtcbin has stopped: the promises given to it that it never replied
+ * to are expired (their callbacks see it), and all are released. */
+void gw_reader_bin_release_calls (GwReaderBin *self);
 /* Runs once every input has caps: builds the send paths and drives webrtcbin.
  * Never on a streaming thread. */
 void gw_reader_bin_try_negotiate (GwReaderBin *self);

@@ -440,8 +440,11 @@ static GstStateChangeReturn
 gw_reader_bin_change_state (GstElement *element, GstStateChange transition)
 {
   GwReaderBin *self = GW_READER_BIN (element);
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    if (!gw_reader_bin_close_calls (self, 2 * G_USEC_PER_SEC))
+      GST_WARNING_OBJECT (self, "stopping with a webrtcbin call unanswered after 2 s");
     gw_reader_bin_stop_shared (self);
+  }
   g_mutex_lock (&self->structure_lock);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
     self->stopping = TRUE;
@@ -450,6 +453,8 @@ gw_reader_bin_change_state (GstElement *element, GstStateChange transition)
   g_mutex_unlock (&self->structure_lock);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
     gw_reader_bin_stop_negotiation (self);
+  else if (transition == GST_STATE_CHANGE_READY_TO_NULL)
+    gw_reader_bin_release_calls (self);
   return ret;
 }
 
@@ -497,6 +502,9 @@ gw_reader_bin_finalize (GObject *object)
     gst_sdp_message_free (self->pending_offer);
   g_ptr_array_unref (self->streams);
   g_ptr_array_unref (self->dropped);
+  gw_reader_bin_release_calls (self);
+  g_ptr_array_unref (self->calls);
+  g_cond_clear (&self->calls_cond);
   gst_clear_object (&self->webrtcbin);
   g_mutex_clear (&self->structure_lock);
   g_free (self->stun_server);
@@ -642,6 +650,8 @@ gw_reader_bin_init (GwReaderBin *self)
   g_mutex_unlock (&alive_lock);
   self->streams = g_ptr_array_new_with_free_func (stream_free);
   self->dropped = g_ptr_array_new_with_free_func (g_free);
+  self->calls = g_ptr_array_new ();
+  g_cond_init (&self->calls_cond);
   self->max_queue_time = DEFAULT_MAX_QUEUE_TIME;
   self->gather_timeout = DEFAULT_GATHER_TIMEOUT;
   self->caps_timeout = DEFAULT_CAPS_TIMEOUT;

@@ -63,6 +63,114 @@ gw_reader_bin_stop_negotiation (GwReaderBin *self)
                                    "the reader stopped before the answer"));
 }
 
+/* ---------------------------------------------------------------- webrtcbin calls */
+
+/* A call made on webrtcbin: its reply goes to func (data), then it is
+ * counted as answered. */
+typedef struct
+{
+  GwReaderBin *self; /* borrowed: the reader releases its calls before it goes */
+  GstPromiseChangeFunc func;
+  gpointer data;
+  GDestroyNotify notify;
+} Call;
+
+static void
+call_free (gpointer user_data)
+{
+  Call *c = static_cast<Call *> (user_data);
+  if (!c) /* expired: call_done freed it */
+    return;
+  if (c->notify)
+    c->notify (c->data);
+  g_free (c);
+}
+
+static void
+call_done (GstPromise *promise, gpointer user_data)
+{
+  Call *c = static_cast<Call *> (user_data);
+  GwReaderBin *self = c->self;
+  c->func (promise, c->data);
+  GST_OBJECT_LOCK (self);
+  if (--self->calls_pending == 0)
+    g_cond_broadcast (&self->calls_cond);
+  GST_OBJECT_UNLOCK (self);
+  /* An expired promise forgets its data before it calls here, and is
+   * freed with none: free it now. (Not pending: this does not wait.) */
+  if (gst_promise_wait (promise) != GST_PROMISE_RESULT_REPLIED)
+    call_free (c);
+}
+
+/* Emits @signal (an action taking an argument and a promise) on webrtcbin
+ * with a promise whose reply goes to @func. The reader keeps a ref on each
+ * such promise until webrtcbin has stopped (gw_reader_bin_release_calls):
+ * a closing webrtcbin may drop a queued call without replying, and its
+ * promise must then be expired, not freed pending. Once the reader stops
+ * (gw_reader_bin_close_calls), a call is not made: it expires at once. */
+static void
+webrtc_call (GwReaderBin *self, const gchar *signal, gpointer arg, GstPromiseChangeFunc func,
+             gpointer data, GDestroyNotify notify)
+{
+  Call *c = g_new0 (Call, 1);
+  c->self = self;
+  c->func = func;
+  c->data = data;
+  c->notify = notify;
+  GstPromise *p = gst_promise_new_with_change_func (call_done, c, call_free);
+  GST_OBJECT_LOCK (self);
+  gboolean closed = self->calls_closed;
+  self->calls_pending++;
+  if (!closed) {
+    g_ptr_array_add (self->calls, gst_promise_ref (p));
+    self->calls_emitting++;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (closed) {
+    gst_promise_expire (p);
+  } else {
+    g_signal_emit_by_name (self->webrtcbin, signal, arg, p);
+    GST_OBJECT_LOCK (self);
+    if (--self->calls_emitting == 0)
+      g_cond_broadcast (&self->calls_cond);
+    GST_OBJECT_UNLOCK (self);
+  }
+  gst_promise_unref (p);
+}
+
+gboolean
+gw_reader_bin_close_calls (GwReaderBin *self, gint64 timeout_us)
+{
+  gint64 end = g_get_monotonic_time () + timeout_us;
+  GST_OBJECT_LOCK (self);
+  self->calls_closed = TRUE;
+  while (self->calls_pending > 0
+         && g_cond_wait_until (&self->calls_cond, GST_OBJECT_GET_LOCK (self), end))
+    ;
+  gboolean answered = self->calls_pending == 0;
+  GST_OBJECT_UNLOCK (self);
+  return answered;
+}
+
+void
+gw_reader_bin_release_calls (GwReaderBin *self)
+{
+  GST_OBJECT_LOCK (self);
+  self->calls_closed = TRUE;
+  /* A call being made now gets its reply (or error) before it returns. */
+  while (self->calls_emitting > 0)
+    g_cond_wait (&self->calls_cond, GST_OBJECT_GET_LOCK (self));
+  GPtrArray *calls = self->calls;
+  self->calls = g_ptr_array_new ();
+  GST_OBJECT_UNLOCK (self);
+  for (guint i = 0; i < calls->len; i++) {
+    GstPromise *p = static_cast<GstPromise *> (g_ptr_array_index (calls, i));
+    gst_promise_expire (p); /* nothing if it was replied */
+    gst_promise_unref (p);
+  }
+  g_ptr_array_unref (calls);
+}
+
 /* ---------------------------------------------------------------- timers */
 
 void
@@ -451,10 +559,8 @@ on_answer_created (GstPromise *promise, gpointer user_data)
                                    "the answer would send no media: %s", why));
     return;
   }
-  GstPromise *next = gst_promise_new_with_change_func (on_local_answer_set, gst_object_ref (self),
-                                                       gst_object_unref);
-  g_signal_emit_by_name (self->webrtcbin, "set-local-description", answer, next);
-  gst_promise_unref (next); /* webrtcbin holds its own until it replies */
+  webrtc_call (self, "set-local-description", answer, on_local_answer_set, gst_object_ref (self),
+               gst_object_unref);
   gst_webrtc_session_description_free (answer);
 }
 
@@ -467,10 +573,8 @@ on_remote_offer_set (GstPromise *promise, gpointer user_data)
     fail_negotiation (self, "gw-answer", err);
     return;
   }
-  GstPromise *next = gst_promise_new_with_change_func (on_answer_created, gst_object_ref (self),
-                                                       gst_object_unref);
-  g_signal_emit_by_name (self->webrtcbin, "create-answer", NULL, next);
-  gst_promise_unref (next); /* webrtcbin holds its own until it replies */
+  webrtc_call (self, "create-answer", NULL, on_answer_created, gst_object_ref (self),
+               gst_object_unref);
 }
 
 /* ---------------------------------------------------------------- offer */
@@ -509,10 +613,8 @@ on_offer_created (GstPromise *promise, gpointer user_data)
     fail_negotiation (self, "gw-offer", err);
     return;
   }
-  GstPromise *next = gst_promise_new_with_change_func (on_local_offer_set, gst_object_ref (self),
-                                                       gst_object_unref);
-  g_signal_emit_by_name (self->webrtcbin, "set-local-description", offer, next);
-  gst_promise_unref (next); /* webrtcbin holds its own until it replies */
+  webrtc_call (self, "set-local-description", offer, on_local_offer_set, gst_object_ref (self),
+               gst_object_unref);
   gst_webrtc_session_description_free (offer);
 }
 
@@ -641,19 +743,15 @@ gw_reader_bin_try_negotiate (GwReaderBin *self)
   }
 
   if (offerer) {
-    GstPromise *p = gst_promise_new_with_change_func (on_offer_created, gst_object_ref (self),
-                                                      gst_object_unref);
-    g_signal_emit_by_name (self->webrtcbin, "create-offer", NULL, p);
-    gst_promise_unref (p); /* webrtcbin holds its own until it replies */
+    webrtc_call (self, "create-offer", NULL, on_offer_created, gst_object_ref (self),
+                 gst_object_unref);
     return;
   }
 
   GstWebRTCSessionDescription *desc
       = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_OFFER, offer);
-  GstPromise *p = gst_promise_new_with_change_func (on_remote_offer_set, gst_object_ref (self),
-                                                    gst_object_unref);
-  g_signal_emit_by_name (self->webrtcbin, "set-remote-description", desc, p);
-  gst_promise_unref (p); /* webrtcbin holds its own until it replies */
+  webrtc_call (self, "set-remote-description", desc, on_remote_offer_set, gst_object_ref (self),
+               gst_object_unref);
   gst_webrtc_session_description_free (desc);
 }
 
@@ -830,9 +928,7 @@ gw_reader_bin_set_answer (GwReaderBin *self, const gchar *sdp, GstPromise *promi
   gst_sdp_message_copy (answer, &call->answer);
   GstWebRTCSessionDescription *desc
       = gst_webrtc_session_description_new (GST_WEBRTC_SDP_TYPE_ANSWER, answer);
-  GstPromise *p = gst_promise_new_with_change_func (on_remote_answer_set, call, answer_call_free);
-  g_signal_emit_by_name (self->webrtcbin, "set-remote-description", desc, p);
-  gst_promise_unref (p); /* webrtcbin holds its own until it replies */
+  webrtc_call (self, "set-remote-description", desc, on_remote_answer_set, call, answer_call_free);
   gst_webrtc_session_description_free (desc);
 }
 
