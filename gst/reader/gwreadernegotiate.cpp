@@ -63,6 +63,19 @@ gw_reader_bin_stop_negotiation (GwReaderBin *self)
                                    "the reader stopped before the answer"));
 }
 
+/* The reasons given so far for streams left out, as a new string array;
+ * NULL if none. With the object lock. */
+static GStrv
+dropped_copy (GwReaderBin *self)
+{
+  if (self->dropped->len == 0)
+    return NULL;
+  GStrv out = g_new0 (gchar *, self->dropped->len + 1);
+  for (guint i = 0; i < self->dropped->len; i++)
+    out[i] = g_strdup (static_cast<const gchar *> (g_ptr_array_index (self->dropped, i)));
+  return out;
+}
+
 /* ---------------------------------------------------------------- webrtcbin calls */
 
 /* A call made on webrtcbin: its reply goes to func (data), then it is
@@ -367,12 +380,10 @@ finish_answer (GwReaderBin *self)
   GstStructure *reply = gst_structure_new ("gw-answer", "sdp", G_TYPE_STRING, text, NULL);
   GST_OBJECT_LOCK (self);
   self->neg = NEG_DONE;
-  if (self->dropped->len > 0) {
-    g_ptr_array_add (self->dropped, NULL);
-    gst_structure_set (reply, "dropped", G_TYPE_STRV, (GStrv)self->dropped->pdata, NULL);
-    g_ptr_array_remove_index (self->dropped, self->dropped->len - 1);
-  }
+  g_auto (GStrv) dropped = dropped_copy (self);
   GST_OBJECT_UNLOCK (self);
+  if (dropped)
+    gst_structure_set (reply, "dropped", G_TYPE_STRV, dropped, NULL);
   GST_DEBUG_OBJECT (self, "answer ready");
   reply_caller (self, reply);
   g_free (text);
@@ -550,10 +561,9 @@ on_answer_created (GstPromise *promise, gpointer user_data)
     if (answer)
       gst_webrtc_session_description_free (answer);
     GST_OBJECT_LOCK (self);
-    g_ptr_array_add (self->dropped, NULL);
-    g_autofree gchar *why = g_strjoinv ("; ", (GStrv)self->dropped->pdata);
-    g_ptr_array_remove_index (self->dropped, self->dropped->len - 1);
+    g_auto (GStrv) dropped = dropped_copy (self);
     GST_OBJECT_UNLOCK (self);
+    g_autofree gchar *why = dropped ? g_strjoinv ("; ", dropped) : g_strdup ("");
     fail_negotiation (self, "gw-answer",
                       g_error_new (GW_READER_ERROR, GW_READER_ERROR_NO_COMMON_CODEC,
                                    "the answer would send no media: %s", why));
@@ -857,12 +867,7 @@ check_answer_receives (GwReaderBin *self, const GstSDPMessage *answer)
   }
 
   GST_OBJECT_LOCK (self);
-  GStrv dropped = NULL;
-  if (self->dropped->len > 0) {
-    g_ptr_array_add (self->dropped, NULL);
-    dropped = g_strdupv ((GStrv)self->dropped->pdata);
-    g_ptr_array_remove_index (self->dropped, self->dropped->len - 1);
-  }
+  GStrv dropped = dropped_copy (self);
   GST_OBJECT_UNLOCK (self);
   return dropped;
 }
