@@ -480,6 +480,8 @@ static const GwCodecInfo codecs[] = {
       .payloader = "rtph264pay",
       /* zero-latency: each NAL unit is sent as soon as it is complete. */
       .payloader_props = "config-interval=-1 aggregate-mode=zero-latency",
+      .decoder = "avdec_h264",
+      .decoder_package = "gstreamer1.0-libav",
       .depayloaded_ok = h264_depayloaded_ok,
       .has_keyframes = TRUE,
       .nal = &h264_nal,
@@ -504,6 +506,8 @@ static const GwCodecInfo codecs[] = {
       /* RFC 7798 aggregation packets for the parameter sets and what
        * follows them up to a slice; each slice sent as soon as complete. */
       .payloader_props = "config-interval=-1 aggregate-mode=zero-latency",
+      .decoder = "avdec_h265",
+      .decoder_package = "gstreamer1.0-libav",
       .depayloaded_ok = h265_depayloaded_ok,
       .has_keyframes = TRUE,
       .nal = &h265_nal,
@@ -710,6 +714,12 @@ gw_codec_make_payloader (const GwCodecInfo *info, guint pt)
   if (pay)
     g_object_set (pay, "pt", pt, "mtu", (guint)GW_RTP_MTU, NULL);
   return pay;
+}
+
+GstElement *
+gw_codec_make_decoder (const GwCodecInfo *info)
+{
+  return info ? make_element (info->decoder, NULL) : NULL;
 }
 
 /* ---------------------------------------------------------------- streams */

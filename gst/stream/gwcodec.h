@@ -129,6 +129,10 @@ typedef struct
   gboolean parse_inputs;
   const gchar *payloader;
   const gchar *payloader_props; /* besides pt and mtu (GW_RTP_MTU) */
+  /* A decoder of the parsed stream to raw video or audio (NULL: none we
+   * know), and the Debian package that ships it, for error messages. */
+  const gchar *decoder;
+  const gchar *decoder_package;
   /* A check of depayloaded access units before the parser, for what the
    * parser would fail on for good (NULL: none). See gw_codec_au_is_sane. */
   gboolean (*depayloaded_ok) (const guint8 *data, gsize size);
@@ -173,6 +177,7 @@ GstElement *gw_codec_make_depayloader (const GwCodecInfo *info);
 GstElement *gw_codec_make_parser (const GwCodecInfo *info);
 /* With payload type @pt and mtu GW_RTP_MTU too. */
 GstElement *gw_codec_make_payloader (const GwCodecInfo *info, guint pt);
+GstElement *gw_codec_make_decoder (const GwCodecInfo *info);
 
 /* Fills @out from elementary stream caps. Returns FALSE for caps we cannot
  * serve. */

@@ -584,6 +584,37 @@ gw_stream_feed (GwStream *stream, GstPad *sink)
   return src != NULL;
 }
 
+GstSample *
+gw_stream_get_keyframe (GwStream *stream)
+{
+  g_mutex_lock (&stream->lock);
+  GstBuffer *key = NULL;
+  if (stream->video && stream->gop.frames.head)
+    key = gst_buffer_ref (GST_BUFFER (stream->gop.frames.head->data));
+  const GwNalSyntax *nal = stream->nal;
+  GwParameterSets sets = {};
+  if (key && nal)
+    gw_parameter_sets_copy (&sets, &stream->sets);
+  g_mutex_unlock (&stream->lock);
+  if (!key)
+    return NULL;
+
+  g_autoptr (GstCaps) caps = gw_stream_get_caps (stream);
+  if (!caps) {
+    gst_buffer_unref (key);
+    gw_parameter_sets_clear (&sets);
+    return NULL;
+  }
+  if (nal) {
+    gboolean has_own = gw_nal_keep_parameter_sets (nal, key, NULL);
+    key = gw_nal_with_parameter_sets (nal, key, has_own, &sets);
+  }
+  gw_parameter_sets_clear (&sets);
+  GstSample *sample = gst_sample_new (key, caps, NULL, NULL);
+  gst_buffer_unref (key);
+  return sample;
+}
+
 guint
 gw_stream_get_n_attached (GwStream *stream)
 {

@@ -58,6 +58,18 @@ void gw_stream_free (GwStream *stream);
 /* The tee's sink pad's current caps, or NULL before the first caps. */
 GstCaps *gw_stream_get_caps (GwStream *stream);
 
+/* The kept keyframe, for a picture of the stream without a decoder running
+ * beside it (snapshots): a sample holding the access unit that starts the
+ * kept GOP, with the stream's last parameter sets in front if it does not
+ * carry its own, and the stream's current caps. Its buffer is a new ref
+ * on the kept one (its memory is shared: read it, do not write it), so
+ * the GOP is neither copied nor held. NULL while no GOP is kept (before
+ * the first keyframe, after new caps, a flush, or a GOP over the bounds of
+ * gwgop.h) and for streams without keyframes (audio). Any thread but the
+ * stream's streaming thread; takes the stream's mutex briefly. Free with
+ * gst_sample_unref. */
+GstSample *gw_stream_get_keyframe (GwStream *stream);
+
 /* The stream's shared sender (a new ref). */
 GwSender *gw_stream_get_sender (GwStream *stream);
 

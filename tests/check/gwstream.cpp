@@ -366,6 +366,49 @@ GST_START_TEST (test_new_caps_drop_the_kept_gop)
 }
 GST_END_TEST;
 
+/* The kept keyframe for snapshots: none before a keyframe, the GOP's first
+ * access unit with the stream's caps after it (its parameter sets put in
+ * front when it came without them), none again after new caps, and none
+ * for audio. */
+GST_START_TEST (test_kept_keyframe)
+{
+  Fixture f;
+  fixture_init (&f);
+  fail_unless (gw_stream_get_keyframe (f.fanout) == NULL);
+  push_au (&f, { NAL (SLICE) }, TRUE, 0);
+  fail_unless (gw_stream_get_keyframe (f.fanout) == NULL);
+
+  push_au (&f, { NAL (SPS), NAL (PPS), NAL (IDR) }, FALSE, 1);
+  push_au (&f, { NAL (SLICE) }, TRUE, 2);
+  GstSample *key = gw_stream_get_keyframe (f.fanout);
+  fail_unless (key != NULL);
+  fail_unless (buffer_equals (gst_sample_get_buffer (key), { NAL (SPS), NAL (PPS), NAL (IDR) }));
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (gst_sample_get_buffer (key)), 1);
+  GstStructure *st = gst_caps_get_structure (gst_sample_get_caps (key), 0);
+  fail_unless (gst_structure_has_name (st, "video/x-h264"));
+  gst_sample_unref (key);
+
+  /* A keyframe without its parameter sets gets the last ones in front. */
+  push_au (&f, { NAL (IDR) }, FALSE, 3);
+  key = gw_stream_get_keyframe (f.fanout);
+  fail_unless (key != NULL);
+  fail_unless (buffer_equals (gst_sample_get_buffer (key), { NAL (SPS), NAL (PPS), NAL (IDR) }));
+  gst_sample_unref (key);
+
+  /* New caps: the old keyframe would not decode with them. */
+  fail_unless (gst_pad_push_event (
+      f.src, gst_event_new_caps (gst_caps_from_string (
+                 "video/x-h264, stream-format=byte-stream, alignment=au, width=640, height=480"))));
+  fail_unless (gw_stream_get_keyframe (f.fanout) == NULL);
+
+  fail_unless (
+      gst_pad_push_event (f.src, gst_event_new_caps (gst_caps_from_string ("audio/x-opus"))));
+  push (&f, FALSE, 10);
+  fail_unless (gw_stream_get_keyframe (f.fanout) == NULL);
+  fixture_clear (&f);
+}
+GST_END_TEST;
+
 static Suite *
 gwstream_suite (void)
 {
@@ -377,6 +420,7 @@ gwstream_suite (void)
   tcase_add_test (tc, test_tee_feeds_only_branches_that_ask);
   tcase_add_test (tc, test_connected_viewer_starts_from_kept_gop);
   tcase_add_test (tc, test_new_caps_drop_the_kept_gop);
+  tcase_add_test (tc, test_kept_keyframe);
   return s;
 }
 
