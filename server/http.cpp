@@ -10,6 +10,7 @@
  *   GET  /NAME/                the player page
  *   *    /NAME/whep[/ID]       WHEP (POST, PATCH, DELETE, OPTIONS)
  *   GET  /NAME/ws              the websocket signalling (docs/websocket.md)
+ *   GET  /NAME/snapshot.jpg    a JPEG of the kept keyframe (httpsnapshot.cpp)
  *
  * The server runs with raw-paths, so this file sees request paths still
  * percent-encoded and decodes each segment itself: a name that is not a
@@ -261,6 +262,11 @@ HttpCore::dispatch (SoupServerMessage *msg, const char *raw_path)
     return serve_whep (msg, name, "");
   if (seg.size () == 3 && seg[1] == "whep" && good_id (seg[2]))
     return serve_whep (msg, name, seg[2]);
+  if (seg.size () == 2 && seg[1] == "snapshot.jpg") {
+    if (!is_get (method))
+      return method_not_allowed (msg, GET_ALLOW);
+    return serve_snapshot (msg, name);
+  }
   if (seg.size () == 2 && seg[1] == "ws") {
     if (!is (method, "GET"))
       return method_not_allowed (msg, "GET");

@@ -6,6 +6,7 @@
 #include "connlimits.h"
 #include "gwwhep.h"
 #include "http.h"
+#include "snapshot.h"
 #include "wsproto.h"
 
 #include <libsoup/soup.h>
@@ -81,6 +82,7 @@ struct HttpCore
   whep::Endpoint whep_endpoint; /* every path's /NAME/whep */
   std::map<SoupWebsocketConnection *, std::shared_ptr<WsClient> > ws;
   std::unique_ptr<http::ConnLimits> limits;
+  Snapshots snapshots; /* every path's /NAME/snapshot.jpg */
 
   explicit HttpCore (Manager &m) : manager (m) {}
   ~HttpCore ();
@@ -97,6 +99,9 @@ struct HttpCore
    * GET and DELETE /v1/sessions/ID (@id). */
   void serve_sessions (SoupServerMessage *msg, const std::string *path, const std::string *id);
   void serve_metrics (SoupServerMessage *msg);
+
+  /* GET /NAME/snapshot.jpg (httpsnapshot.cpp) */
+  void serve_snapshot (SoupServerMessage *msg, const std::string &name);
 
   /* WHEP: /NAME/whep (@id empty) or /NAME/whep/ID */
   void serve_whep (SoupServerMessage *msg, const std::string &name, const std::string &id);

@@ -334,4 +334,10 @@ Path::unlink_reader (GstElement *reader)
     release_reader (reader);
 }
 
+GstSample *
+Path::keyframe ()
+{
+  return state_ == State::Ready && source_ ? source_->keyframe () : nullptr;
+}
+
 } // namespace gw

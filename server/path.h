@@ -117,6 +117,10 @@ public:
     return shut_down_;
   }
 
+  /* The kept keyframe of the path's video (Source::keyframe) while it is
+   * ready, else NULL; never starts the source. Free with gst_sample_unref. */
+  GstSample *keyframe ();
+
   /* Starts always-on paths; call once after construction. */
   void activate ();
   /* Takes a new reader: attaches it now, parks it while the source starts

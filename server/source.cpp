@@ -325,6 +325,18 @@ public:
       release_reader (reader);
   }
 
+  GstSample *
+  keyframe () override
+  {
+    if (core_->stopping)
+      return nullptr;
+    for (const Stream &s : core_->snapshot ()) {
+      if (GstSample *key = gw_stream_get_keyframe (s.fanout))
+        return key;
+    }
+    return nullptr;
+  }
+
 private:
   PathConfig conf_;
   std::shared_ptr<Core> core_ = std::make_shared<Core> ();

@@ -55,6 +55,14 @@ public:
   /* Detaches @reader from the streams and removes it from its bin, off the
    * main context. Any time (also after stop(): then it only removes it). */
   virtual void unlink_reader (GstElement *reader) = 0;
+  /* The kept keyframe of the first video stream that has one, with its
+   * caps (gw_stream_get_keyframe), or NULL. Only when ready; returns at
+   * once. Free with gst_sample_unref. */
+  virtual GstSample *
+  keyframe ()
+  {
+    return nullptr;
+  }
 };
 
 /* The real source: a gwsourcebin for @conf in a pipeline of its own, one
