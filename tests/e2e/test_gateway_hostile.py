@@ -12,6 +12,8 @@ and a piece of the reason. Three groups:
   methods (405 with Allow), path tricks (.., %2e%2e, %2F, //, %00, %0a, raw
   control bytes, 10 KB), unknown, deleted and stale session URLs, bad
   trickle-ICE PATCHes on a live session that must stay usable.
+- snapshots (/cam/snapshot.jpg): bad ?width= values (not digits, signs,
+  out of 16..3840, overflowing, escapes), wrong methods and names.
 - websocket (/cam/ws, docs/websocket.md), through a minimal client written
   here on a plain socket: invalid JSON, not an object, unknown type, wrong
   order, bad candidate members, server-only types, a bad answer, oversized
@@ -479,6 +481,40 @@ def api_rows():
     ]
 
 
+def snapshot_rows():
+    """GET /cam/snapshot.jpg with bad ?width= values (400 with the reason,
+    before any decode), wrong methods and names; one good request last,
+    decoded while the viewer watches."""
+    snap = "/cam/snapshot.jpg"
+    why = "width must be a whole number"
+    bad = ["abc", "-160", "+160", "0", "15", "3841", "65536", "4294967456",
+           "99999999999999999999", "1e3", "0x10", "", "%20160", "160%20",
+           "160abc", "160.5", "%D9%A1%D9%A6%D9%A0",
+           "9" * 10000]
+    rows = [("snapshot: width=%s" % (w if len(w) < 20 else w[:8] + "..."),
+             H("GET", snap + "?width=" + w, status={400}, reason=why))
+            for w in bad]
+    return rows + [
+        # GLib refuses a query with an escaped NUL byte as a whole.
+        ("snapshot: width=%00", H("GET", snap + "?width=%00", status={400},
+                                  reason="query string")),
+        ("snapshot: width=16%0000", H("GET", snap + "?width=16%0000",
+                                      status={400}, reason="query string")),
+        ("snapshot: bad escape in the query",
+         H("GET", snap + "?width=%zz", status={400})),
+        ("snapshot: POST", H("POST", snap, [SDP], "x", {405}, "not allowed",
+                             allow="GET")),
+        ("snapshot: DELETE", H("DELETE", snap, status={405}, allow="GET")),
+        ("snapshot: unknown path", H("GET", "/nope/snapshot.jpg",
+                                     status={404}, reason="unknown path")),
+        ("snapshot: extra segment", H("GET", snap + "/x", status={404})),
+        ("snapshot: path %2e%2e", H("GET", "/%2e%2e/snapshot.jpg",
+                                    status={404})),
+        ("snapshot: good, width=16", H("GET", snap + "?width=16",
+                                       status={200})),
+    ]
+
+
 def W(frames, reason, status=400, code=1008, wait_offer=False, error=True,
       path="/cam/ws"):
     """A websocket row: `frames` are (opcode, payload, masked) or JSON
@@ -880,6 +916,10 @@ def test(procs):
     g.log("sessions API")
     chk.run(api_rows())
     chk.healthy("the sessions API cases")
+
+    g.log("snapshots")
+    chk.run(snapshot_rows())
+    chk.healthy("the snapshot cases")
 
     g.log("websocket messages")
     st, _, body = gw.get("/nosuch/ws")
