@@ -8,14 +8,15 @@
 set -eu
 
 # gstreamer1.0-x: the pango overlays (timeoverlay) of the demo camera;
-# libsrtp2-dev, libnice-dev: the shared sender (gst/stream/gwsender.h).
+# libsrtp2-dev, libnice-dev: the shared sender (gst/stream/gwsender.h);
+# gstreamer1.0-libav: the H.264/H.265 decoders of snapshots (server/snapshot.h).
 RUNTIME="meson ninja-build pkg-config g++
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice
-  gstreamer1.0-x libsrtp2-dev libnice-dev
+  gstreamer1.0-x gstreamer1.0-libav libsrtp2-dev libnice-dev
   libsoup-3.0-dev libjson-glib-dev glib-networking libgnutls28-dev"
-TESTS="libgstrtspserver-1.0-dev gstreamer1.0-libav iproute2
+TESTS="libgstrtspserver-1.0-dev iproute2
   python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-aiortc chromium
   clang-14 libclang-rt-14-dev clang-format openssl"
