@@ -99,6 +99,14 @@ GST_START_TEST (test_every_row)
       fail_unless (parser != NULL, "no %s", info->parser);
       gst_object_unref (gst_object_ref_sink (parser));
     }
+    /* Every video row names a decoder (snapshots), and it exists. */
+    fail_unless (!info->video || info->decoder, "%s has no decoder", info->name);
+    if (info->decoder) {
+      fail_unless (info->decoder_package != NULL);
+      GstElement *dec = gw_codec_make_decoder (info);
+      fail_unless (dec != NULL, "no %s", info->decoder);
+      gst_object_unref (gst_object_ref_sink (dec));
+    }
     GstElement *pay = gw_codec_make_payloader (info, 101);
     fail_unless (pay != NULL, "no %s", info->payloader);
     guint pt = 0, mtu = 0;
