@@ -15,7 +15,7 @@ RUNTIME="meson ninja-build pkg-config g++
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-nice
   gstreamer1.0-x gstreamer1.0-libav libsrtp2-dev libnice-dev
-  libsoup-3.0-dev libjson-glib-dev glib-networking libgnutls28-dev"
+  libsoup-3.0-dev libjson-glib-dev glib-networking libgnutls28-dev libjwt-dev"
 TESTS="libgstrtspserver-1.0-dev iproute2
   python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   gir1.2-gst-plugins-bad-1.0 gir1.2-gst-rtsp-server-1.0 python3-aiortc chromium

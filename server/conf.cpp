@@ -355,6 +355,34 @@ relative_to (const std::string &conf_file, const std::string &name)
   return p;
 }
 
+/* An HS256 secret needs the hash's 256 bits (RFC 7518, 3.2). */
+constexpr gsize MIN_JWT_SECRET = 32;
+
+/* Reads a JWT secret and a file of PEM public keys (relative to the
+ * configuration file). */
+bool
+load_jwt (Loader &l, const char *secret_key, const char *keys_key, Credentials &out, GError **error)
+{
+  if (l.has (secret_key)) {
+    std::string secret = l.str (secret_key);
+    if (secret.empty ())
+      return l.fail (error, secret_key, "empty secret");
+    if (secret.size () < MIN_JWT_SECRET)
+      return l.fail (error, secret_key, "an HS256 secret must be at least %u characters long",
+                     (guint)MIN_JWT_SECRET);
+    out.jwt_secret = secret;
+  }
+  if (l.has (keys_key)) {
+    std::string name = l.str (keys_key);
+    if (name.empty ())
+      return l.fail (error, keys_key, "empty file name");
+    std::string problem;
+    if (!load_jwt_keys (relative_to (l.file, name), out.jwt_keys, problem))
+      return l.fail (error, keys_key, "%s", problem.c_str ());
+  }
+  return true;
+}
+
 } // namespace
 
 bool
@@ -376,7 +404,8 @@ load_server_config (const std::string &file, ServerConfig &out, GError **error)
                                          "api-users",       "api-tokens",
                                          "max-connections", "max-connections-per-address",
                                          "request-timeout", "tls-cert",
-                                         "tls-key",         NULL };
+                                         "tls-key",         "api-jwt-secret",
+                                         "api-jwt-keys",    NULL };
   Loader l;
   if (!l.open (file, "server", allowed, error))
     return false;
@@ -444,7 +473,8 @@ load_server_config (const std::string &file, ServerConfig &out, GError **error)
     if (!g_strv_contains (levels, c.log_level.c_str ()))
       return l.fail (error, "log-level", "expected error, warning, info or debug");
   }
-  if (!load_credentials (l, "api-users", "api-tokens", c.api, error))
+  if (!load_credentials (l, "api-users", "api-tokens", c.api, error)
+      || !load_jwt (l, "api-jwt-secret", "api-jwt-keys", c.api, error))
     return false;
   if (!l.uint ("max-connections", 1, 1000000, c.max_connections, error)
       || !l.uint ("max-connections-per-address", 1, 1000000, c.max_connections_per_address, error)
@@ -472,13 +502,11 @@ load_server_config (const std::string &file, ServerConfig &out, GError **error)
 bool
 load_path_config (const std::string &file, PathConfig &out, GError **error)
 {
-  static const char *const allowed[] = { "source",           "pipeline",
-                                         "on-demand",        "start-timeout",
-                                         "close-after",      "max-readers",
-                                         "rtsp-transport",   "read-users",
-                                         "read-tokens",      "run-on-ready",
-                                         "run-on-not-ready", "run-on-read",
-                                         "run-on-unread",    NULL };
+  static const char *const allowed[]
+      = { "source",        "pipeline",        "on-demand",        "start-timeout",
+          "close-after",   "max-readers",     "rtsp-transport",   "read-users",
+          "read-tokens",   "run-on-ready",    "run-on-not-ready", "run-on-read",
+          "run-on-unread", "read-jwt-secret", "read-jwt-keys",    NULL };
   g_autofree gchar *base = g_path_get_basename (file.c_str ());
   std::string name (base);
   if (g_str_has_suffix (base, ".pipeline"))
@@ -531,7 +559,8 @@ load_path_config (const std::string &file, PathConfig &out, GError **error)
     else
       return l.fail (error, "rtsp-transport", "expected tcp, udp or auto, got \"%s\"", t.c_str ());
   }
-  if (!load_credentials (l, "read-users", "read-tokens", c.read, error))
+  if (!load_credentials (l, "read-users", "read-tokens", c.read, error)
+      || !load_jwt (l, "read-jwt-secret", "read-jwt-keys", c.read, error))
     return false;
   if (!load_hook (l, "run-on-ready", c.hooks.ready, error)
       || !load_hook (l, "run-on-not-ready", c.hooks.not_ready, error)

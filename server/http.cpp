@@ -58,25 +58,32 @@ is_get (const char *method)
   return is (method, "GET") || is (method, "HEAD");
 }
 
-/* Whether the request carries credentials that @creds accept; if not,
- * answers 401 with a challenge for @realm. */
+/* Whether the request carries credentials that @creds accept for @path
+ * (NULL: the index, API and metrics); if not, sets the challenge for @realm
+ * and says why in @why. */
 bool
-authorized (SoupServerMessage *msg, const Credentials &creds, const std::string &realm)
+authorized (SoupServerMessage *msg, const Credentials &creds, const char *path,
+            const std::string &realm, std::string &why)
 {
   if (creds.open ())
     return true;
   const char *header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                                      "Authorization");
   g_autofree gchar *token = NULL;
+  g_autofree gchar *jwt = NULL;
   if (const char *query = g_uri_get_query (soup_server_message_get_uri (msg))) {
     GHashTable *params = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, NULL);
     if (params) {
       token = g_strdup ((const char *)g_hash_table_lookup (params, "token"));
+      jwt = g_strdup ((const char *)g_hash_table_lookup (params, "jwt"));
       g_hash_table_unref (params);
     }
   }
-  if (check_credentials (creds, header, token))
+  AuthRefusal refusal
+      = authenticate (creds, header, token, jwt, path, g_get_real_time () / G_USEC_PER_SEC);
+  if (!refusal)
     return true;
+  why = refusal;
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "WWW-Authenticate",
                                 auth_challenge (creds, realm).c_str ());
   return false;
@@ -180,8 +187,9 @@ HttpCore::dispatch (SoupServerMessage *msg, const char *raw_path)
    * credentials and reveal nothing, so they pass. */
   const bool fixed_route = (seg.size () == 1 && (seg[0].empty () || seg[0] == "metrics"))
                            || (seg.size () >= 2 && seg[0] == "v1");
-  if (fixed_route && !authorized (msg, manager.server ().api, "webrtc-gateway")) {
-    respond (msg, SOUP_STATUS_UNAUTHORIZED, "credentials required");
+  std::string why;
+  if (fixed_route && !authorized (msg, manager.server ().api, nullptr, "webrtc-gateway", why)) {
+    respond (msg, SOUP_STATUS_UNAUTHORIZED, why);
     return;
   }
 
@@ -236,9 +244,9 @@ HttpCore::dispatch (SoupServerMessage *msg, const char *raw_path)
     respond (msg, SOUP_STATUS_NOT_FOUND, "unknown path");
     return;
   }
-  if (!is (method, "OPTIONS") && !authorized (msg, path->conf ().read, name)) {
+  if (!is (method, "OPTIONS") && !authorized (msg, path->conf ().read, name.c_str (), name, why)) {
     cors (msg, true);
-    respond (msg, SOUP_STATUS_UNAUTHORIZED, "credentials required");
+    respond (msg, SOUP_STATUS_UNAUTHORIZED, why);
     return;
   }
   if (seg.size () == 1) {

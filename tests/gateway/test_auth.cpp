@@ -6,9 +6,12 @@
 #include <libsoup/soup.h>
 
 #include "auth.h"
+#include "conf.h"
 #include "gwelements.h"
 #include "http.h"
 #include "manager.h"
+
+#include <jwt.h>
 
 #include <string>
 
@@ -71,6 +74,257 @@ write (const std::string &dir, const char *name, const std::string &text)
   g_autofree gchar *path = g_build_filename (dir.c_str (), name, NULL);
   g_assert_true (g_file_set_contents (path, text.c_str (), -1, NULL));
   return path;
+}
+
+/* ------------------------------------------------------------------ JWT */
+
+const char *SECRET = "an-hs256-secret-of-32-characters-or-more";
+
+/* A token made by libjwt's encoder: @key is the secret or a private PEM. */
+std::string
+make_jwt (jwt_alg_t alg, const std::string &key, const char *claims_json)
+{
+  jwt_t *j = NULL;
+  g_assert_cmpint (jwt_new (&j), ==, 0);
+  g_assert_cmpint (jwt_set_alg (j, alg, (const unsigned char *)key.data (), (int)key.size ()), ==,
+                   0);
+  g_assert_cmpint (jwt_add_grants_json (j, claims_json), ==, 0);
+  char *enc = jwt_encode_str (j);
+  g_assert_nonnull (enc);
+  std::string out (enc);
+  free (enc);
+  jwt_free (j);
+  return out;
+}
+
+std::string
+b64url (const std::string &raw)
+{
+  g_autofree gchar *b = g_base64_encode ((const guchar *)raw.data (), raw.size ());
+  std::string s (b);
+  while (!s.empty () && s.back () == '=')
+    s.pop_back ();
+  for (char &c : s)
+    c = c == '+' ? '-' : c == '/' ? '_' : c;
+  return s;
+}
+
+std::string
+read_text (const std::string &file)
+{
+  g_autofree gchar *t = NULL;
+  g_assert_true (g_file_get_contents (file.c_str (), &t, NULL, NULL));
+  return t;
+}
+
+/* Makes a private key with openssl (@args after genpkey) and its public
+ * half; returns false when openssl is missing. */
+bool
+openssl_key (const std::string &dir, const char *name, const char *algorithm, const char *opt,
+             std::string &priv, std::string &pub)
+{
+  const char *openssl = g_getenv ("GW_OPENSSL");
+  if (!openssl)
+    return false;
+  priv = dir + "/" + name + "-private.pem";
+  pub = dir + "/" + name + "-public.pem";
+  const char *gen[] = { openssl, "genpkey", "-algorithm",  algorithm, "-pkeyopt",
+                        opt,     "-out",    priv.c_str (), NULL };
+  const char *out[]
+      = { openssl, "pkey", "-in", priv.c_str (), "-pubout", "-out", pub.c_str (), NULL };
+  gint status = 1;
+  g_assert_true (g_spawn_sync (NULL, (gchar **)gen, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                               NULL, NULL, &status, NULL));
+  g_assert_cmpint (status, ==, 0);
+  g_assert_true (g_spawn_sync (NULL, (gchar **)out, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                               NULL, NULL, &status, NULL));
+  g_assert_cmpint (status, ==, 0);
+  return true;
+}
+
+void
+assert_refused (gw::AuthRefusal r, const char *want)
+{
+  g_assert_nonnull (r);
+  g_assert_cmpstr (r, ==, want);
+}
+
+void
+test_jwt_hs256 ()
+{
+  const gint64 now = 1900000000;
+  gw::Credentials c;
+  c.jwt_secret = SECRET;
+  g_assert_false (c.open ());
+  g_autofree gchar *claims = g_strdup_printf ("{\"exp\":%" G_GINT64_FORMAT "}", now + 60);
+  std::string good = make_jwt (JWT_ALG_HS256, SECRET, claims);
+  g_assert_null (gw::verify_jwt (c, good, "cam", now));
+  g_assert_null (gw::verify_jwt (c, good, NULL, now));
+
+  /* exp and nbf, with the leeway on each side. */
+  g_autofree gchar *old = g_strdup_printf ("{\"exp\":%" G_GINT64_FORMAT "}", now - 31);
+  assert_refused (gw::verify_jwt (c, make_jwt (JWT_ALG_HS256, SECRET, old), "cam", now),
+                  "token expired");
+  g_autofree gchar *just = g_strdup_printf ("{\"exp\":%" G_GINT64_FORMAT "}", now - 29);
+  g_assert_null (gw::verify_jwt (c, make_jwt (JWT_ALG_HS256, SECRET, just), "cam", now));
+  g_autofree gchar *later = g_strdup_printf ("{\"nbf\":%" G_GINT64_FORMAT "}", now + 31);
+  assert_refused (gw::verify_jwt (c, make_jwt (JWT_ALG_HS256, SECRET, later), "cam", now),
+                  "token not yet valid");
+  g_autofree gchar *soon = g_strdup_printf ("{\"nbf\":%" G_GINT64_FORMAT "}", now + 29);
+  g_assert_null (gw::verify_jwt (c, make_jwt (JWT_ALG_HS256, SECRET, soon), "cam", now));
+  assert_refused (
+      gw::verify_jwt (c, make_jwt (JWT_ALG_HS256, SECRET, "{\"exp\":\"tomorrow\"}"), "cam", now),
+      "malformed token");
+
+  /* The paths claim. */
+  std::string some = make_jwt (JWT_ALG_HS256, SECRET, "{\"paths\":[\"cam\",\"door\"]}");
+  g_assert_null (gw::verify_jwt (c, some, "cam", now));
+  g_assert_null (gw::verify_jwt (c, some, "door", now));
+  assert_refused (gw::verify_jwt (c, some, "yard", now), "token does not open this path");
+  assert_refused (gw::verify_jwt (c, some, NULL, now), "token is limited to some paths");
+  std::string all = make_jwt (JWT_ALG_HS256, SECRET, "{\"paths\":[\"*\"]}");
+  g_assert_null (gw::verify_jwt (c, all, "yard", now));
+  g_assert_null (gw::verify_jwt (c, all, NULL, now));
+  assert_refused (
+      gw::verify_jwt (c, make_jwt (JWT_ALG_HS256, SECRET, "{\"paths\":[1]}"), "cam", now),
+      "malformed token");
+
+  /* Signatures and algorithms. */
+  std::string tampered = good;
+  tampered[tampered.size () - 2] = tampered[tampered.size () - 2] == 'A' ? 'B' : 'A';
+  assert_refused (gw::verify_jwt (c, tampered, "cam", now), "bad token signature");
+  assert_refused (
+      gw::verify_jwt (c, make_jwt (JWT_ALG_HS256, "another-secret-of-32-characters!!", "{}"), "cam",
+                      now),
+      "bad token signature");
+  std::string none = b64url ("{\"alg\":\"none\"}") + "." + b64url ("{}") + ".";
+  assert_refused (gw::verify_jwt (c, none, "cam", now), "token algorithm not accepted");
+  assert_refused (gw::verify_jwt (c, make_jwt (JWT_ALG_HS512, SECRET, "{}"), "cam", now),
+                  "token algorithm not accepted");
+  for (const char *bad : { "", "a", "a.b", "a.b.c.d", "!!.e30.", "e30.e30" })
+    assert_refused (gw::verify_jwt (c, bad, "cam", now), "malformed token");
+  assert_refused (gw::verify_jwt (c, std::string (9000, 'a') + ".e30.e30", "cam", now),
+                  "malformed token");
+
+  /* Through authenticate: header, query, and beside other methods. */
+  g_assert_null (gw::authenticate (c, ("Bearer " + good).c_str (), NULL, NULL, "cam", now));
+  g_assert_null (gw::authenticate (c, NULL, NULL, good.c_str (), "cam", now));
+  assert_refused (gw::authenticate (c, NULL, NULL, NULL, "cam", now), "credentials required");
+  assert_refused (gw::authenticate (c, NULL, good.c_str (), NULL, "cam", now),
+                  "credentials required");
+  assert_refused (gw::authenticate (c, ("Bearer " + tampered).c_str (), NULL, NULL, "cam", now),
+                  "bad token signature");
+  c.users = { "alice:pw" };
+  c.tokens = { TOKEN };
+  g_assert_null (
+      gw::authenticate (c, basic ("alice:pw").c_str (), NULL, tampered.c_str (), "cam", now));
+  g_assert_null (
+      gw::authenticate (c, ("Bearer " + std::string (TOKEN)).c_str (), NULL, NULL, "cam", now));
+  g_assert_null (gw::authenticate (c, ("Bearer " + good).c_str (), NULL, NULL, "cam", now));
+  g_assert_null (gw::authenticate (c, NULL, TOKEN, NULL, "cam", now));
+}
+
+void
+test_jwt_keys ()
+{
+  g_autofree gchar *dir = g_dir_make_tmp ("gwjwt-XXXXXX", NULL);
+  std::string rsa_priv, rsa_pub, ec_priv, ec_pub, ec2_priv, ec2_pub;
+  if (!openssl_key (dir, "rsa", "RSA", "rsa_keygen_bits:2048", rsa_priv, rsa_pub)) {
+    g_test_skip ("openssl is not installed");
+    return;
+  }
+  openssl_key (dir, "ec", "EC", "ec_paramgen_curve:P-256", ec_priv, ec_pub);
+  openssl_key (dir, "ec2", "EC", "ec_paramgen_curve:P-256", ec2_priv, ec2_pub);
+  std::string both = write (dir, "both.pem", read_text (rsa_pub) + read_text (ec_pub));
+
+  gw::Credentials c;
+  std::string problem;
+  g_assert_true (gw::load_jwt_keys (both, c.jwt_keys, problem));
+  g_assert_cmpuint (c.jwt_keys.size (), ==, 2);
+  g_assert_true (c.jwt_keys[0].alg == gw::JwtAlg::RS256);
+  g_assert_true (c.jwt_keys[1].alg == gw::JwtAlg::ES256);
+
+  const gint64 now = (gint64)time (NULL);
+  std::string rs = make_jwt (JWT_ALG_RS256, read_text (rsa_priv), "{\"paths\":[\"cam\"]}");
+  std::string es = make_jwt (JWT_ALG_ES256, read_text (ec_priv), "{}");
+  g_assert_null (gw::verify_jwt (c, rs, "cam", now));
+  assert_refused (gw::verify_jwt (c, rs, "door", now), "token does not open this path");
+  g_assert_null (gw::verify_jwt (c, es, "cam", now));
+  assert_refused (
+      gw::verify_jwt (c, make_jwt (JWT_ALG_ES256, read_text (ec2_priv), "{}"), "cam", now),
+      "bad token signature");
+  /* The public key used as an HMAC secret opens nothing, with or without a
+   * configured secret. */
+  std::string confused = make_jwt (JWT_ALG_HS256, read_text (rsa_pub), "{}");
+  assert_refused (gw::verify_jwt (c, confused, "cam", now), "token algorithm not accepted");
+  c.jwt_secret = SECRET;
+  assert_refused (gw::verify_jwt (c, confused, "cam", now), "bad token signature");
+  /* An ES256 header on an RS256 signature finds no key that verifies. */
+  std::string swapped = b64url ("{\"alg\":\"ES256\",\"typ\":\"JWT\"}") + rs.substr (rs.find ('.'));
+  assert_refused (gw::verify_jwt (c, swapped, "cam", now), "bad token signature");
+
+  /* What the key file may not be. */
+  std::vector<gw::JwtKey> keys;
+  g_assert_false (gw::load_jwt_keys (std::string (dir) + "/missing.pem", keys, problem));
+  g_assert_nonnull (strstr (problem.c_str (), "cannot read"));
+  std::string jwks = write (dir, "keys.json", "{\"keys\":[{\"kty\":\"RSA\"}]}");
+  g_assert_false (gw::load_jwt_keys (jwks, keys, problem));
+  g_assert_nonnull (strstr (problem.c_str (), "only PEM public keys are supported"));
+  g_assert_false (gw::load_jwt_keys (rsa_priv, keys, problem));
+  g_assert_nonnull (strstr (problem.c_str (), "never the private one"));
+  std::string junk = write (dir, "junk.pem",
+                            "-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n");
+  g_assert_false (gw::load_jwt_keys (junk, keys, problem));
+  g_assert_nonnull (strstr (problem.c_str (), "not a usable public key"));
+  std::string empty = write (dir, "empty.pem", "\n");
+  g_assert_false (gw::load_jwt_keys (empty, keys, problem));
+  g_assert_nonnull (strstr (problem.c_str (), "no PEM public key"));
+  g_assert_true (keys.empty ());
+
+  /* The configuration keys, with file:line errors. */
+  std::string p = std::string (dir) + "/p.pipeline";
+  gw::PathConfig pc;
+  GError *err = NULL;
+  write (dir, "p.pipeline", "[path]\nsource=rtsp://h/s\nread-jwt-keys=both.pem\n");
+  g_assert_true (gw::load_path_config (p, pc, &err));
+  g_assert_cmpuint (pc.read.jwt_keys.size (), ==, 2);
+  write (dir, "p.pipeline", "[path]\nsource=rtsp://h/s\nread-jwt-keys=missing.pem\n");
+  g_assert_false (gw::load_path_config (p, pc, &err));
+  g_assert_nonnull (strstr (err->message, "p.pipeline:3: read-jwt-keys: cannot read"));
+  g_clear_error (&err);
+  write (dir, "p.pipeline", "[path]\nsource=rtsp://h/s\n\nread-jwt-keys=keys.json\n");
+  g_assert_false (gw::load_path_config (p, pc, &err));
+  g_assert_nonnull (strstr (err->message, "p.pipeline:4: read-jwt-keys:"));
+  g_assert_nonnull (strstr (err->message, "only PEM"));
+  g_clear_error (&err);
+  write (dir, "p.pipeline", "[path]\nsource=rtsp://h/s\nread-jwt-secret=\n");
+  g_assert_false (gw::load_path_config (p, pc, &err));
+  g_assert_nonnull (strstr (err->message, "p.pipeline:3: read-jwt-secret: empty secret"));
+  g_clear_error (&err);
+  write (dir, "p.pipeline", "[path]\nsource=rtsp://h/s\nread-jwt-secret=short-secret\n");
+  g_assert_false (gw::load_path_config (p, pc, &err));
+  g_assert_nonnull (strstr (err->message, "read-jwt-secret: an HS256 secret must be at least 32"));
+  g_assert_null (strstr (err->message, "short-secret"));
+  g_clear_error (&err);
+  std::string conf = write (dir, "gw.conf",
+                            std::string ("[server]\napi-jwt-secret=") + SECRET
+                                + "\napi-jwt-keys=rsa-public.pem\n");
+  gw::ServerConfig sc;
+  g_assert_true (gw::load_server_config (conf, sc, &err));
+  g_assert_cmpstr (sc.api.jwt_secret.c_str (), ==, SECRET);
+  g_assert_cmpuint (sc.api.jwt_keys.size (), ==, 1);
+  write (dir, "gw.conf", "[server]\napi-jwt-keys=ec-private.pem\n");
+  g_assert_false (gw::load_server_config (conf, sc, &err));
+  g_assert_nonnull (strstr (err->message, "gw.conf:2: api-jwt-keys:"));
+  g_clear_error (&err);
+
+  for (const char *f : { "rsa-private.pem", "rsa-public.pem", "ec-private.pem", "ec-public.pem",
+                         "ec2-private.pem", "ec2-public.pem", "both.pem", "keys.json", "junk.pem",
+                         "empty.pem", "p.pipeline", "gw.conf" }) {
+    g_autofree gchar *f_path = g_build_filename (dir, f, NULL);
+    g_remove (f_path);
+  }
+  g_rmdir (dir);
 }
 
 struct Request
@@ -234,6 +488,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/auth/check", test_check);
   g_test_add_func ("/auth/conf", test_conf);
+  g_test_add_func ("/auth/jwt-hs256", test_jwt_hs256);
+  g_test_add_func ("/auth/jwt-keys", test_jwt_keys);
   g_test_add_func ("/auth/routes", test_routes);
   return g_test_run ();
 }
