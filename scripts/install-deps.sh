@@ -9,7 +9,8 @@ set -eu
 
 # gstreamer1.0-x: the pango overlays (timeoverlay) of the demo camera;
 # libsrtp2-dev, libnice-dev: the shared sender (gst/stream/gwsender.h);
-# gstreamer1.0-libav: the H.264/H.265 decoders of snapshots (server/snapshot.h).
+# gstreamer1.0-libav: the H.264/H.265 decoders of snapshots (server/snapshot.h);
+# libjwt-dev: JSON Web Tokens for read and API credentials (server/auth.h).
 RUNTIME="meson ninja-build pkg-config g++
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
