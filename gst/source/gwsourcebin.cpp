@@ -33,6 +33,7 @@
 #include <gst/app/app.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -357,7 +358,14 @@ Host::all_streams_exposed ()
   GwSourceBinPrivate *priv = self_->priv;
   std::vector<GstPad *> deferred;
   {
-    std::lock_guard<std::mutex> g (priv->lock);
+    /* rtspsrc says "no more pads" from the thread that added the last one,
+     * possibly while another stream's output is still being added on its
+     * own thread: wait for that one (bounded), or the path would be
+     * served without it. */
+    std::unique_lock<std::mutex> g (priv->lock);
+    if (!priv->adders_done.wait_for (g, std::chrono::seconds (2),
+                                     [priv] { return priv->adders == 0; }))
+      GST_WARNING_OBJECT (self_, "an output is still being added after 2 s");
     std::lock_guard<std::mutex> og (priv->outputs.lock);
     if (priv->no_more_pads || priv->outputs.list.empty ())
       return;
