@@ -107,6 +107,10 @@ gw_nal_keep_parameter_sets (const GwNalSyntax *syntax, GstBuffer *buf, GwParamet
     return FALSE;
   const guint8 *d = map.data;
   gboolean has_own = FALSE;
+  guint n_sets = gw_nal_n_parameter_sets (syntax);
+  /* Where each kind of set starts and ends in @buf (the last one wins). */
+  gsize at[GW_NAL_MAX_PARAMETER_SETS][2] = {};
+  guint present = 0;
   GwNals nals;
   gw_nal_split_annexb (d, map.size, nals);
   for (auto &n : nals) {
@@ -115,12 +119,20 @@ gw_nal_keep_parameter_sets (const GwNalSyntax *syntax, GstBuffer *buf, GwParamet
       continue;
     if (index == 0)
       has_own = TRUE;
-    if (!ps)
-      continue;
-    gsize start = gw_nal_start_code_offset (d, n.first);
-    GstBuffer *copy = gst_buffer_new_memdup (d + start, n.first + n.second - start);
-    gst_buffer_replace (&ps->sets[index], copy);
-    gst_buffer_unref (copy);
+    at[index][0] = gw_nal_start_code_offset (d, n.first);
+    at[index][1] = n.first + n.second;
+    present |= 1u << index;
+  }
+  /* Kept only from a unit that carries the whole group: a stray or corrupt
+   * set alone (a PPS with another id, say) would otherwise be put in front
+   * of every later keyframe, and a decoder that needs the real one would
+   * never get it. */
+  if (ps && n_sets > 0 && present == (1u << n_sets) - 1) {
+    for (guint i = 0; i < n_sets; i++) {
+      GstBuffer *copy = gst_buffer_new_memdup (d + at[i][0], at[i][1] - at[i][0]);
+      gst_buffer_replace (&ps->sets[i], copy);
+      gst_buffer_unref (copy);
+    }
   }
   gst_buffer_unmap (buf, &map);
   return has_own;

@@ -64,8 +64,9 @@ void gw_parameter_sets_clear (GwParameterSets *ps);
 void gw_parameter_sets_copy (GwParameterSets *dst, const GwParameterSets *src);
 
 /* Remembers in @ps (replacing what it held) the parameter sets of the
- * access unit @buf. Returns whether @buf carries its own: it holds the
- * first of them (H.264: an SPS). @ps may be NULL: only the answer. */
+ * access unit @buf if it carries all of them. Returns whether
+ * @buf carries its own: it holds the first of them (H.264: an SPS). @ps may
+ * be NULL: only the answer. */
 gboolean gw_nal_keep_parameter_sets (const GwNalSyntax *syntax, GstBuffer *buf,
                                      GwParameterSets *ps);
 

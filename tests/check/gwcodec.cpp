@@ -467,6 +467,14 @@ GST_START_TEST (test_nal_tools)
   fail_unless_equals_uint64 (GST_BUFFER_PTS (whole), 42);
   gst_buffer_unref (whole);
 
+  /* A set without the rest of its group (a stray PPS, as a corrupt camera
+   * sends) does not replace the kept ones. */
+  const guint8 stray[] = { 0, 0, 0, 1, 0x68, 0x53, 0, 0, 0, 1, 0x41, 0x9a };
+  GstBuffer *stray_buf = gst_buffer_new_memdup (stray, sizeof (stray));
+  gw_nal_keep_parameter_sets (nal, stray_buf, &sets);
+  gst_buffer_unref (stray_buf);
+  fail_unless (buffer_equals (sets.sets[1], pps, sizeof (pps)));
+
   /* A PPS alone does not make a keyframe self-contained: both go in front. */
   const guint8 pps_key[] = { 0, 0, 0, 1, 0x68, 0xcf, 0, 0, 0, 1, 0x65, 0x88 };
   key = gst_buffer_new_memdup (pps_key, sizeof (pps_key));
