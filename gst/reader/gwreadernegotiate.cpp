@@ -224,6 +224,18 @@ start_timer (GwReaderBin *self, guint ms, GstClockCallback func)
  * answered without those fields, so any profile the camera sends can be
  * payloaded under the one the browser offered (the codec's SDP rules
  * decided it fits). */
+/* Answers the caps @query with @caps, within the query's filter if any. */
+static void
+answer_caps_query (GstQuery *query, GstCaps *caps)
+{
+  GstCaps *filter = NULL;
+  gst_query_parse_caps (query, &filter);
+  GstCaps *result = filter ? gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST)
+                           : gst_caps_ref (caps);
+  gst_query_set_caps_result (query, result);
+  gst_caps_unref (result);
+}
+
 static GstPadProbeReturn
 on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
@@ -252,8 +264,6 @@ on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     GstQuery *query = GST_PAD_PROBE_INFO_QUERY (info);
     if (GST_QUERY_TYPE (query) != GST_QUERY_CAPS)
       return GST_PAD_PROBE_OK;
-    GstCaps *filter = NULL;
-    gst_query_parse_caps (query, &filter);
     GstCaps *loose = gst_caps_copy (st->rtp_caps);
     /* Without the codec's fmtp fields, and without the payload type too: a
      * static or low type the offer chose (e.g. 41 for High 4:4:4) is
@@ -265,12 +275,7 @@ on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     if (codec && codec->sdp && codec->sdp->rtp_fields)
       for (guint i = 0; codec->sdp->rtp_fields[i]; i++)
         gst_structure_remove_field (ls, codec->sdp->rtp_fields[i]);
-    if (filter) {
-      GstCaps *tmp = gst_caps_intersect_full (filter, loose, GST_CAPS_INTERSECT_FIRST);
-      gst_caps_unref (loose);
-      loose = tmp;
-    }
-    gst_query_set_caps_result (query, loose);
+    answer_caps_query (query, loose);
     gst_caps_unref (loose);
     return GST_PAD_PROBE_HANDLED;
   }
@@ -283,13 +288,7 @@ on_pay_src (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     GstQuery *query = GST_PAD_PROBE_INFO_QUERY (info);
     if (GST_QUERY_TYPE (query) != GST_QUERY_CAPS)
       return GST_PAD_PROBE_OK;
-    GstCaps *filter = NULL;
-    gst_query_parse_caps (query, &filter);
-    GstCaps *agreed = filter
-                          ? gst_caps_intersect_full (filter, st->rtp_caps, GST_CAPS_INTERSECT_FIRST)
-                          : gst_caps_ref (st->rtp_caps);
-    gst_query_set_caps_result (query, agreed);
-    gst_caps_unref (agreed);
+    answer_caps_query (query, st->rtp_caps);
     return GST_PAD_PROBE_HANDLED;
   }
   return GST_PAD_PROBE_OK;
